@@ -1,0 +1,331 @@
+"""Loading result CSVs and summarising them: pure functions over pandas DataFrames.
+
+``load_measurements`` is the only function here that touches the file system; everything else
+takes a DataFrame and returns one, so it can be tested on small golden CSVs and reused by
+``bench.compare``, ``bench.report`` and the pytest plugin alike.
+
+A *source* is a run folder (holding ``measurements.csv``), a ``measurements.csv`` path, or a
+folder of run folders (every ``*/measurements.csv`` one level below it, in name order, which
+is run-id order). Several sources concatenate into one frame.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.errors import InputError
+from bench.records import COLUMNS, MEASUREMENTS, SCHEMA_VERSION
+
+EVENTS = "events.csv"
+EVENT_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "scenario",
+    "case",
+    "repeat",
+    "node",
+    "kind",
+    "wall_time",
+    "mono_time",
+    "value",
+)
+EVENT_KINDS = frozenset({"ready", "fault_start", "fault_end"})
+
+# The key a summary row stands for. provider and profile join it only where they vary.
+BASE_KEY: tuple[str, ...] = ("distro", "scenario", "case", "metric")
+OPTIONAL_KEY: tuple[str, ...] = ("provider", "profile")
+BETTER_VALUES = frozenset({"lower", "higher", "none"})
+
+# Columns held as categories: few distinct values, many rows.
+_CATEGORY_COLUMNS = (
+    "run_id",
+    "started_at",
+    "distro",
+    "provider",
+    "distro_version",
+    "profile",
+    "scenario",
+    "case",
+    "node",
+    "metric",
+    "unit",
+    "better",
+)
+# Spellings of "no value" in the value column. Nothing else becomes NaN: a distro or case
+# named "NA" stays a string.
+_NA_SPELLINGS = ["", "nan", "NaN", "NAN", "NA", "N/A", "n/a", "null", "None"]
+_SNIFF_BYTES = 4096
+
+
+def resolve_sources(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """The ``measurements.csv`` files that ``paths`` name, in order; InputError if none."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            direct = path / MEASUREMENTS
+            if direct.is_file():
+                files.append(direct)
+                continue
+            below = sorted(p for p in path.glob(f"*/{MEASUREMENTS}") if p.is_file())
+            if not below:
+                raise InputError(
+                    f"{path}: no {MEASUREMENTS} in this folder, nor in any run folder below it"
+                )
+            files.extend(below)
+        elif path.is_file():
+            files.append(path)
+        elif path.exists():
+            raise InputError(f"{path}: not a regular file or folder")
+        else:
+            raise InputError(f"{path}: no such file or folder")
+    if not files:
+        raise InputError("no results given")
+    return files
+
+
+def run_dir_of(path: str | os.PathLike[str]) -> Path:
+    """The run folder a source stands for: the folder itself, or a CSV file's parent."""
+    p = Path(path)
+    return p if p.is_dir() else p.parent
+
+
+def _check_text_header(path: Path, expected: Sequence[str]) -> list[str]:
+    """Read the header line; InputError unless it is a text CSV header with ``expected``."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(_SNIFF_BYTES)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if not head.strip():
+        raise InputError(f"{path}: empty file, expected a CSV header line")
+    if b"\x00" in head:
+        raise InputError(f"{path}: not a CSV file (binary content)")
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # A multi-byte character cut at the sniff boundary is fine; anything earlier is not.
+        try:
+            text = head[:-4].decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: not a CSV file (not UTF-8 text)") from None
+    first = text.splitlines()[0] if text.splitlines() else ""
+    header = [c.strip() for c in next(csv.reader([first]), [])]
+    missing = [c for c in expected if c not in header]
+    if len(header) < 2:
+        raise InputError(
+            f"{path}: line 1: not a CSV file (header {first[:60]!r} has no commas); "
+            f"expected the columns {', '.join(expected)}"
+        )
+    if missing:
+        raise InputError(f"{path}: line 1: missing columns: {', '.join(missing)}")
+    return header
+
+
+def _first_bad_line(mask: np.ndarray) -> int:
+    """The 1-based file line of the first True row (line 1 is the header)."""
+    return int(np.flatnonzero(mask)[0]) + 2
+
+
+def read_measurements(path: Path) -> pd.DataFrame:
+    """Read one ``measurements.csv`` strictly; InputError naming the file and line if bad."""
+    header = _check_text_header(path, COLUMNS)
+    dtypes: dict[str, str] = {c: "category" for c in header if c != "value"}
+    dtypes["value"] = "float64"
+    na_values = {"value": _NA_SPELLINGS}
+    try:
+        frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=na_values)
+    except ValueError as exc:
+        if isinstance(exc, pd.errors.ParserError):
+            raise InputError(f"{path}: not a valid CSV file: {_parser_message(exc)}") from None
+        # A value that is not a number: find its line the slow way, once.
+        raise InputError(_bad_value_message(path)) from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a CSV file (not UTF-8 text)") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    _categories_as_text(frame)
+    _check_schema(path, frame)
+    _check_better(path, frame)
+    return frame[list(COLUMNS)]
+
+
+def _categories_as_text(frame: pd.DataFrame) -> None:
+    """Make every category a plain string (pandas infers numbers for a case named "60")."""
+    for column in frame.columns:
+        dtype = frame[column].dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            text = [str(c) for c in dtype.categories]
+            frame[column] = frame[column].cat.rename_categories(text)
+
+
+def _parser_message(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.replace("Error tokenizing data. C error: ", "").rstrip(".")
+
+
+def _bad_value_message(path: Path) -> str:
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False, usecols=["value"])["value"]
+    text = raw.str.strip()
+    numbers = pd.to_numeric(text.where(~text.isin(_NA_SPELLINGS), None), errors="coerce")
+    bad = (numbers.isna() & ~text.isin(_NA_SPELLINGS)).to_numpy()
+    if not bad.any():
+        return f"{path}: the value column is not numeric"
+    line = _first_bad_line(bad)
+    return f"{path}: line {line}: value {raw.iloc[line - 2]!r} is not a number"
+
+
+def _check_schema(path: Path, frame: pd.DataFrame) -> None:
+    column = frame["schema_version"]
+    values: Sequence[object] = []
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        values = list(column.cat.categories)
+    if len(values) == 1 and str(values[0]).strip() == str(SCHEMA_VERSION):
+        return
+    if len(frame) == 0:
+        return
+    bad = (column.astype(str).str.strip() != str(SCHEMA_VERSION)).to_numpy()
+    if bad.any():
+        line = _first_bad_line(bad)
+        raise InputError(
+            f"{path}: line {line}: unknown schema_version {column.iloc[line - 2]!r} "
+            f"(this edgebench reads schema_version {SCHEMA_VERSION})"
+        )
+
+
+def _check_better(path: Path, frame: pd.DataFrame) -> None:
+    better = frame["better"]
+    unknown = set(map(str, better.cat.categories)) - BETTER_VALUES
+    if not unknown:
+        return
+    bad = better.isin(list(unknown)).to_numpy()
+    line = _first_bad_line(bad)
+    raise InputError(
+        f"{path}: line {line}: better is {better.iloc[line - 2]!r}, "
+        f"expected one of {', '.join(sorted(BETTER_VALUES))}"
+    )
+
+
+def concat_frames(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate result frames, keeping their categorical columns categorical."""
+    if len(frames) == 1:
+        return frames[0]
+    # Union the categories first so the concatenation stays categorical (and small).
+    unified = [frame.copy() for frame in frames]
+    for column in unified[0].columns:
+        if isinstance(unified[0][column].dtype, pd.CategoricalDtype):
+            cats = pd.api.types.union_categoricals(
+                [f[column] for f in unified], ignore_order=True
+            ).categories
+            for frame in unified:
+                frame[column] = frame[column].cat.set_categories(cats)
+    return pd.concat(unified, ignore_index=True)
+
+
+def load_measurements(paths: Iterable[str | os.PathLike[str]]) -> pd.DataFrame:
+    """Load and concatenate the results that ``paths`` name (see the module docstring).
+
+    Empty values (a failed measurement with a note) are kept as NaN. Bad input raises
+    :class:`bench.errors.InputError` naming the file, the line where known, and the problem.
+    """
+    frames = [read_measurements(path) for path in resolve_sources(paths)]
+    return concat_frames(frames)
+
+
+def read_events(run_dir: str | os.PathLike[str]) -> pd.DataFrame | None:
+    """The node events of a run folder (``events.csv``), or None when the run has none.
+
+    ``mono_time`` is the harness's monotonic clock in seconds; ``wall_time`` is ISO 8601 UTC.
+    ``kind`` is ``ready`` (value True, False or Unknown), ``fault_start`` or ``fault_end``.
+    """
+    path = Path(run_dir) / EVENTS
+    if not path.is_file():
+        return None
+    _check_text_header(path, EVENT_COLUMNS)
+    try:
+        frame = pd.read_csv(
+            path,
+            dtype={c: str for c in EVENT_COLUMNS if c != "mono_time"} | {"mono_time": "float64"},
+            keep_default_na=False,
+            na_values={"mono_time": _NA_SPELLINGS},
+        )
+    except pd.errors.ParserError as exc:
+        raise InputError(f"{path}: not a valid CSV file: {_parser_message(exc)}") from None
+    except ValueError:
+        raise InputError(f"{path}: the mono_time column is not numeric") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    kinds = frame["kind"].str.strip()
+    bad = (~kinds.isin(EVENT_KINDS)).to_numpy()
+    if bad.any():
+        line = _first_bad_line(bad)
+        raise InputError(
+            f"{path}: line {line}: unknown event kind {frame['kind'].iloc[line - 2]!r}, "
+            f"expected one of {', '.join(sorted(EVENT_KINDS))}"
+        )
+    frame["kind"] = kinds
+    if frame["mono_time"].isna().any():
+        # Fall back to the wall clock where the monotonic one is missing.
+        wall = pd.to_datetime(frame["wall_time"], utc=True, errors="coerce", format="ISO8601")
+        seconds = (wall - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+        frame["mono_time"] = frame["mono_time"].fillna(seconds)
+    return frame[list(EVENT_COLUMNS)]
+
+
+def key_columns(*frames: pd.DataFrame) -> list[str]:
+    """The key of a summary: distro, scenario, case, metric, plus provider and profile
+    where they take more than one value within any one of ``frames``."""
+    key = list(BASE_KEY)
+    for column in OPTIONAL_KEY:
+        if any(frame[column].nunique(dropna=False) > 1 for frame in frames if len(frame)):
+            key.insert(key.index("scenario"), column)
+    return key
+
+
+def summarize(frame: pd.DataFrame, key: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per key: n (values), empty (NaN rows), median, p95, min, max, iqr, unit, better.
+
+    Rows whose value is NaN count in ``empty`` and nowhere else; a key with only empty rows has
+    n = 0 and NaN statistics.
+    """
+    key = list(key) if key is not None else key_columns(frame)
+    if frame.empty:
+        columns = [*key, "unit", "better", "n", "empty", "median", "p95", "min", "max", "iqr"]
+        return pd.DataFrame(columns=columns)
+    grouped = frame.groupby(key, observed=True, sort=True)
+    values = grouped["value"]
+    quantiles = values.quantile(np.array([0.25, 0.75, 0.95])).unstack()
+    out = pd.DataFrame(
+        {
+            "unit": grouped["unit"].first(),
+            "better": grouped["better"].first(),
+            "n": values.count(),
+            "empty": values.size() - values.count(),
+            "median": values.median(),
+            "p95": quantiles[0.95],
+            "min": values.min(),
+            "max": values.max(),
+            "iqr": quantiles[0.75] - quantiles[0.25],
+        }
+    )
+    out = out.reset_index()
+    for column in (*key, "unit", "better"):
+        out[column] = out[column].astype(str)
+    return out
+
+
+def side_by_side(summary: pd.DataFrame, stat: str = "median") -> pd.DataFrame:
+    """Distros as columns: one row per (scenario, metric, case, ...) with ``stat`` per distro.
+
+    Takes the output of :func:`summarize`; keeps unit and better beside the metric.
+    """
+    if summary.empty:
+        return pd.DataFrame()
+    order = ["scenario", "metric", "unit", "better", "case", *OPTIONAL_KEY]
+    index = [c for c in order if c in summary.columns]
+    table = summary.set_index([*index, "distro"])[stat].unstack("distro")
+    table.columns.name = None
+    return table.reset_index()
