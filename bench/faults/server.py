@@ -1,0 +1,243 @@
+"""The real toxiproxy-server as a child process, with its API on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+
+from bench import tools
+from bench.errors import FaultError
+from bench.faults._api import Api, check_name
+from bench.faults.link import Link
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent_fn() -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking Linux to SIGKILL the child when the forking thread dies.
+
+    ``prctl`` is looked up here, before the fork, so the child only makes one C call.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _stop_process(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds; always reaps the process."""
+    if proc.poll() is not None:
+        return
+    try:
+        proc.terminate()
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        log.warning(
+            "toxiproxy-server pid %d ignored SIGTERM for %.1fs; killing it", proc.pid, grace
+        )
+    finally:  # also on KeyboardInterrupt while waiting
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+class Toxiproxy:
+    """A running toxiproxy-server; create with :meth:`start`, use as a context manager."""
+
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        port: int,
+        log_path: Path,
+        temp_dir: Path | None,
+        stop_timeout: float,
+    ) -> None:
+        self.host = "127.0.0.1"
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        self.pid = proc.pid
+        self._proc = proc
+        self._temp_dir = temp_dir
+        self._stop_timeout = stop_timeout
+        self._api = Api(self.url, log_hint=f" (server log: {log_path})")
+        self._links: dict[str, Link] = {}
+        # Last resort if the owner forgets stop(): at garbage collection or interpreter exit.
+        self._finalizer = weakref.finalize(self, _stop_process, proc, stop_timeout)
+
+    @classmethod
+    def start(
+        cls,
+        binary: str | Path | None = None,
+        log_dir: str | Path | None = None,
+        startup_timeout: float = 10.0,
+        stop_timeout: float = 5.0,
+    ) -> Toxiproxy:
+        """Start toxiproxy-server on a free 127.0.0.1 port and wait until its API answers.
+
+        ``binary`` defaults to the one ``edgebench tools install toxiproxy`` built. The server
+        log goes to ``log_dir/toxiproxy-server.log``, or to a temporary directory removed by
+        :meth:`stop` (kept when startup fails, so the error can name it).
+        """
+        exe = Path(binary) if binary is not None else tools.tool_path("toxiproxy-server")
+        temp_dir = None if log_dir else Path(tempfile.mkdtemp(prefix="edgebench-toxiproxy-"))
+        directory = Path(log_dir) if log_dir else temp_dir
+        assert directory is not None
+        directory.mkdir(parents=True, exist_ok=True)
+        log_path = directory / "toxiproxy-server.log"
+        for attempt in range(3):  # the free port may be taken before the server binds it
+            port = _free_port()
+            with log_path.open("ab") as out:
+                proc = subprocess.Popen(
+                    [str(exe), "-host", "127.0.0.1", "-port", str(port)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # Ctrl-C in the terminal reaches us, not it
+                    preexec_fn=_die_with_parent_fn(),
+                )
+            server = cls(proc, port, log_path, temp_dir, stop_timeout)
+            try:
+                server._wait_ready(startup_timeout)
+            except BaseException as e:
+                _stop_process(proc, stop_timeout)
+                if isinstance(e, FaultError) and "address already in use" in str(e) and attempt < 2:
+                    continue
+                raise
+            log.info("toxiproxy-server pid %d API %s log %s", proc.pid, server.url, log_path)
+            return server
+        raise AssertionError("unreachable")
+
+    def _wait_ready(self, timeout: float) -> None:
+        __tracebackhide__ = True
+        deadline = time.monotonic() + timeout
+        while True:
+            code = self._proc.poll()
+            if code is not None:
+                raise FaultError(
+                    f"toxiproxy-server exited with status {code} during startup; "
+                    f"log {self.log_path}:\n{self._log_tail()}"
+                )
+            with contextlib.suppress(FaultError):
+                if self._api.call("GET", "/version"):
+                    return
+            if time.monotonic() > deadline:
+                raise FaultError(
+                    f"toxiproxy-server API {self.url} did not answer within {timeout:.0f}s; "
+                    f"log {self.log_path}:\n{self._log_tail()}"
+                )
+            time.sleep(0.05)
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError as e:
+            return f"(cannot read: {e})"
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL) and remove its temporary log directory."""
+        try:
+            self._finalizer()  # runs _stop_process once
+        finally:
+            self._api.close()
+            self._links.clear()
+            if self._temp_dir is not None:
+                shutil.rmtree(self._temp_dir, ignore_errors=True)
+
+    @property
+    def running(self) -> bool:
+        return self._proc.poll() is None
+
+    def __enter__(self) -> Toxiproxy:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def version(self) -> str:
+        return str(self._api.call("GET", "/version")["version"])
+
+    # --- links -----------------------------------------------------------------------------
+
+    def link(
+        self,
+        name: str,
+        upstream: str | Sequence[str],
+        listen: str | Sequence[str] = "127.0.0.1:0",
+        check_upstream: bool = False,
+    ) -> Link:
+        """A new link with one proxy per upstream; ``listen`` port 0 picks a free port.
+
+        An upstream that is not reachable now is logged as a warning (clients of the proxy will
+        see their connections accepted and closed at once), or is an error with
+        ``check_upstream=True``.
+        """
+        check_name(name)
+        if name in self._links:
+            raise FaultError(f"a link named {name!r} already exists: {self._links[name]!r}")
+        upstreams = [upstream] if isinstance(upstream, str) else list(upstream)
+        listens = [listen] * len(upstreams) if isinstance(listen, str) else list(listen)
+        if not upstreams or len(listens) != len(upstreams):
+            raise FaultError(f"link {name}: give one listen address per upstream (or one for all)")
+        link = Link(self._api, name)
+        try:
+            for up, lis in zip(upstreams, listens, strict=True):
+                link.add(up, lis, check_upstream=check_upstream)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                link.delete()
+            raise
+        self._links[name] = link
+        return link
+
+    @property
+    def links(self) -> dict[str, Link]:
+        return dict(self._links)
+
+    def remove_link(self, name: str) -> None:
+        """Delete a link's proxies from the server."""
+        link = self._links.pop(name, None)
+        if link is not None:
+            link.delete()
+
+    def reset(self) -> None:
+        """Restore every link: stop flaps, remove all toxics, re-enable all proxies."""
+        for link in self._links.values():
+            link._forget_state()
+        self._api.call("POST", "/reset")
