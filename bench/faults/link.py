@@ -196,24 +196,25 @@ class Flap(Fault):
 
     def _run(self) -> None:
         try:
-            for _ in range(self.cycles) if self.cycles is not None else itertools.count():
-                self._set(True)
-                if self._stop.wait(self.down_s):
-                    return
+            cycle = 1
+            while not self._stop.wait(self.down_s):
                 self._set(False)
-                if self._stop.wait(self.up_s):
+                if self._stop.wait(self.up_s) or (self.cycles is not None and cycle >= self.cycles):
                     return
+                self._set(True)
+                cycle += 1
         except BaseException as e:  # reported by remove(); a thread cannot raise to the test
             self.error = e
             log.warning("flap on %s failed: %s", self.link.name, e)
 
     def _apply(self) -> None:
         self._stop.clear()
+        self._set(True)  # the first cut is in force when the with-body starts
+        self.link._flaps.add(self)
         self._thread = threading.Thread(
             target=self._run, name=f"flap-{self.link.name}", daemon=True
         )
         self._thread.start()
-        self.link._flaps.add(self)
 
     def _remove(self) -> None:
         self._stop.set()

@@ -49,6 +49,10 @@ def _die_with_parent_fn() -> Callable[[], None] | None:
     return preexec
 
 
+def _is_list(value: object) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, str)
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -211,8 +215,8 @@ class Toxiproxy:
         check_name(name)
         if name in self._links:
             raise FaultError(f"a link named {name!r} already exists: {self._links[name]!r}")
-        upstreams = [upstream] if isinstance(upstream, str) else list(upstream)
-        listens = [listen] * len(upstreams) if isinstance(listen, str) else list(listen)
+        upstreams = list(upstream) if _is_list(upstream) else [upstream]
+        listens = list(listen) if _is_list(listen) else [listen] * len(upstreams)
         if not upstreams or len(listens) != len(upstreams):
             raise FaultError(f"link {name}: give one listen address per upstream (or one for all)")
         link = Link(self._api, name)
