@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from bench.errors import FaultError
 from bench.faults._api import (
@@ -62,7 +62,7 @@ class Fault:
             return None
         return self.ended_mono - self.started_mono
 
-    def apply(self) -> Fault:
+    def apply(self) -> Self:
         if self.active:
             raise FaultError(f"{self!r} is already applied")
         try:
@@ -85,7 +85,7 @@ class Fault:
             self.ended_at, self.ended_mono = datetime.now(UTC), time.monotonic()
             log.info("fault off: %r after %.3fs", self, self.duration_s)
 
-    def __enter__(self) -> Fault:
+    def __enter__(self) -> Self:
         return self.apply()
 
     def __exit__(

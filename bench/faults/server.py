@@ -17,6 +17,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import cast
 
 from bench import tools
 from bench.errors import FaultError
@@ -49,8 +50,11 @@ def _die_with_parent_fn() -> Callable[[], None] | None:
     return preexec
 
 
-def _is_list(value: object) -> bool:
-    return isinstance(value, Sequence) and not isinstance(value, str)
+def _as_list(value: str | Sequence[str]) -> list[str]:
+    """One address or several; anything else is kept whole for validation to reject."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return list(value)
+    return [cast(str, value)]
 
 
 def _free_port() -> int:
@@ -215,8 +219,8 @@ class Toxiproxy:
         check_name(name)
         if name in self._links:
             raise FaultError(f"a link named {name!r} already exists: {self._links[name]!r}")
-        upstreams = list(upstream) if _is_list(upstream) else [upstream]
-        listens = list(listen) if _is_list(listen) else [listen] * len(upstreams)
+        upstreams = _as_list(upstream)
+        listens = [listen] * len(upstreams) if isinstance(listen, str) else _as_list(listen)
         if not upstreams or len(listens) != len(upstreams):
             raise FaultError(f"link {name}: give one listen address per upstream (or one for all)")
         link = Link(self._api, name)
