@@ -7,6 +7,7 @@ leaves a CSV that pandas can read. Nothing that looks like a credential is ever 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -150,34 +151,49 @@ def _format_value(value: float | int | None) -> str:
     return repr(int(value)) if isinstance(value, int) else repr(number)
 
 
-@dataclass
+class CsvAppender:
+    """Appends whole CSV rows to one file: one ``write`` per row, then ``fsync``, so a killed
+    run leaves only complete rows behind."""
+
+    def __init__(self, path: Path, columns: Sequence[str]) -> None:
+        self.path = Path(path)
+        self.columns = tuple(columns)
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            self.append(dict(zip(self.columns, self.columns, strict=True)))
+
+    def append(self, row: Mapping[str, str]) -> None:
+        buf = io.StringIO()
+        csv.DictWriter(buf, fieldnames=self.columns, lineterminator="\n").writerow(
+            {k: redact(str(v)) for k, v in row.items()}
+        )
+        data = buf.getvalue().encode()
+        with self._lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
 class Recorder:
     """Appends measurement rows to ``<run_dir>/measurements.csv`` as they are measured."""
 
-    run_dir: Path
-    context: RunContext
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def __post_init__(self) -> None:
-        self.run_dir = Path(self.run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            self._append(dict(zip(COLUMNS, COLUMNS, strict=True)))
+    def __init__(self, run_dir: Path, context: RunContext) -> None:
+        self.run_dir = Path(run_dir)
+        self.context = context
+        self._out = CsvAppender(self.run_dir / MEASUREMENTS, COLUMNS)
+        self.rows = 0
 
     @property
     def path(self) -> Path:
-        return self.run_dir / MEASUREMENTS
+        return self._out.path
 
     def set_distro_version(self, version: str) -> None:
         """Record the measured distribution's version on every later row."""
-        self.context = RunContext(
-            run_id=self.context.run_id,
-            started_at=self.context.started_at,
-            distro=self.context.distro,
-            provider=self.context.provider,
-            profile=self.context.profile,
-            distro_version=version,
-        )
+        self.context = dataclasses.replace(self.context, distro_version=version)
 
     def record(
         self,
@@ -214,21 +230,57 @@ class Recorder:
             "better": entry.better,
             "note": note,
         }
-        self._append({k: redact(v) for k, v in row.items()})
+        self._out.append(row)
+        self.rows += 1
         return row
 
-    def _append(self, row: Mapping[str, str]) -> None:
-        buf = io.StringIO()
-        csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n").writerow(row)
-        data = buf.getvalue().encode()
-        with self._lock:
-            # One write of a whole line in append mode, then fsync: a kill leaves whole rows.
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+
+EVENTS = "events.csv"
+EVENT_COLUMNS = (
+    "run_id",
+    "scenario",
+    "case",
+    "repeat",
+    "node",
+    "kind",
+    "wall_time",
+    "mono_time",
+    "value",
+)
+
+
+class EventJournal:
+    """``<run_dir>/events.csv``: node Ready transitions and fault windows, for timelines."""
+
+    def __init__(self, run_dir: Path, run_id: str) -> None:
+        self.run_id = run_id
+        self._out = CsvAppender(Path(run_dir) / EVENTS, EVENT_COLUMNS)
+
+    def add(
+        self,
+        *,
+        scenario: str,
+        case: str,
+        repeat: int,
+        node: str,
+        kind: str,
+        wall: dt.datetime,
+        mono: float,
+        value: str = "",
+    ) -> None:
+        self._out.append(
+            {
+                "run_id": self.run_id,
+                "scenario": scenario,
+                "case": case,
+                "repeat": str(repeat),
+                "node": node,
+                "kind": kind,
+                "wall_time": wall.isoformat(timespec="microseconds"),
+                "mono_time": f"{mono:.6f}",
+                "value": value,
+            }
+        )
 
 
 def _sanitize(obj: Any) -> Any:

@@ -278,26 +278,26 @@ def _build_with_progress(
         str(out) + "/",
         *pkgs,
     ]
-    proc = subprocess.Popen(args, cwd=src, env=env, stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
     compiled = 0
     errors: list[str] = []
     started = time.monotonic()
     last_report = started
-    for line in proc.stderr:
-        line = line.rstrip()
-        if line in depset:
-            compiled += 1
-        else:
-            errors.append(line)
-        now = time.monotonic()
-        if now - last_report >= 10:
-            last_report = now
-            log(
-                f"  {ts.name}: compiled {compiled} packages (of at most {total}), "
-                f"{now - started:.0f}s"
-            )
-    rc = proc.wait()
+    with subprocess.Popen(args, cwd=src, env=env, stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            line = line.rstrip()
+            if line in depset:
+                compiled += 1
+            else:
+                errors.append(line)
+            now = time.monotonic()
+            if now - last_report >= 10:
+                last_report = now
+                log(
+                    f"  {ts.name}: compiled {compiled} packages (of at most {total}), "
+                    f"{now - started:.0f}s"
+                )
+        rc = proc.wait()
     if rc != 0:
         tail = "\n".join(errors[-15:])
         raise BuildError(f"building {ts.name} {ts.version} failed (exit {rc}) in {src}:\n{tail}")
