@@ -117,9 +117,9 @@ def _check_text_header(path: Path, expected: Sequence[str]) -> list[str]:
     first = text.splitlines()[0] if text.splitlines() else ""
     header = [c.strip() for c in next(csv.reader([first]), [])]
     missing = [c for c in expected if c not in header]
-    if len(header) < 2:
+    if len(header) < 2 or len(missing) == len(expected):
         raise InputError(
-            f"{path}: line 1: not a CSV file (header {first[:60]!r} has no commas); "
+            f"{path}: line 1: not a CSV file of edgebench results (header {first[:60]!r}); "
             f"expected the columns {', '.join(expected)}"
         )
     if missing:
@@ -218,9 +218,8 @@ def concat_frames(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     unified = [frame.copy() for frame in frames]
     for column in unified[0].columns:
         if isinstance(unified[0][column].dtype, pd.CategoricalDtype):
-            cats = pd.api.types.union_categoricals(
-                [f[column] for f in unified], ignore_order=True
-            ).categories
+            seen = dict.fromkeys(str(c) for f in unified for c in f[column].cat.categories)
+            cats = pd.Index(list(seen), dtype=object)
             for frame in unified:
                 frame[column] = frame[column].cat.set_categories(cats)
     return pd.concat(unified, ignore_index=True)
@@ -329,3 +328,24 @@ def side_by_side(summary: pd.DataFrame, stat: str = "median") -> pd.DataFrame:
     table = summary.set_index([*index, "distro"])[stat].unstack("distro")
     table.columns.name = None
     return table.reset_index()
+
+
+def side_by_side_cells(summary: pd.DataFrame) -> pd.DataFrame:
+    """Like :func:`side_by_side`, but each distro cell reads ``median (n=N)`` as text."""
+    if summary.empty:
+        return pd.DataFrame(columns=["scenario", "metric", "unit", "better", "case"])
+    medians = side_by_side(summary, "median")
+    counts = side_by_side(summary, "n")
+    index = [c for c in medians.columns if c in (*BASE_KEY, *OPTIONAL_KEY, "unit", "better")]
+    out = medians[index].copy()
+    for distro in [c for c in medians.columns if c not in index]:
+        cells = []
+        for median, n in zip(medians[distro], counts[distro], strict=True):
+            if pd.isna(n):
+                cells.append("")
+            elif pd.isna(median):
+                cells.append(f"- (n={int(n)})")
+            else:
+                cells.append(f"{median:.4g} (n={int(n)})")
+        out[distro] = cells
+    return out
