@@ -1,0 +1,406 @@
+"""Run comparison: gates, verdicts, output formats, CLI exit codes and the pytest plugin."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.analysis import load_measurements
+from bench.compare import (
+    AbsoluteGate,
+    PercentGate,
+    Rule,
+    compare,
+    delta_pct,
+    exit_status,
+    notices,
+    parse_gate,
+    render,
+)
+from bench.compare import main as compare_main
+from bench.errors import UsageError
+
+DATA = Path(__file__).parent / "data"
+
+
+def one_row(frame: pd.DataFrame, **key: str) -> dict[str, Any]:
+    """The single row of ``frame`` matching ``key``, as a dict."""
+    rows = frame
+    for column, value in key.items():
+        rows = rows[rows[column] == value]
+    assert len(rows) == 1, key
+    return {str(k): v for k, v in rows.iloc[0].to_dict().items()}
+
+
+REPO = Path(__file__).parent.parent
+
+
+def run_cli(argv: Sequence[str]) -> int:
+    """``edgebench compare ...`` through bench.cli once every command module exists."""
+    try:
+        import bench.cluster_cli
+        import bench.tools  # noqa: F401
+    except ModuleNotFoundError:  # other command modules still being written
+        return compare_main(list(argv)[1:])
+    from bench.cli import main
+
+    return main(list(argv))
+
+
+def verdicts(result: pd.DataFrame) -> dict[tuple[str, str], str]:
+    rows = zip(result["case"], result["metric"], result["verdict"], strict=True)
+    return {(str(case), str(metric)): str(verdict) for case, metric, verdict in rows}
+
+
+@pytest.fixture(scope="module")
+def golden() -> pd.DataFrame:
+    base = load_measurements([DATA / "verdicts_base"])
+    new = load_measurements([DATA / "verdicts_new"])
+    return compare(base, new)
+
+
+# --- gates ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "gate"),
+    [
+        ("p50:10%", PercentGate("*", "p50", 10.0)),
+        ("median:5%", PercentGate("*", "p50", 5.0)),
+        ("*:10%", PercentGate("*", "p50", 10.0)),
+        ("detect_s:20%", PercentGate("detect_s", "p50", 20.0)),
+        ("detect_s:p50:2.5%", PercentGate("detect_s", "p50", 2.5)),
+        ("evicted_pods:0", AbsoluteGate("evicted_pods", "p50", 0.0)),
+        ("recover_s:1.5", AbsoluteGate("recover_s", "p50", 1.5)),
+        ("15%", PercentGate("*", "p50", 15.0)),
+    ],
+)
+def test_parse_gate(text: str, gate: object) -> None:
+    assert parse_gate(text) == gate
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("detect_s", "cannot parse gate"),
+        ("detect_s:-5%", "cannot parse gate"),
+        ("detect_s:ten%", "cannot parse gate"),
+        ("detect_z:10%", "unknown metric 'detect_z'"),
+        ("detect_s:p95:10%", "statistic 'p95' is not supported"),
+        ("mean:10%", "unknown metric 'mean'"),
+    ],
+)
+def test_bad_gates_are_usage_errors(text: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message) as info:
+        parse_gate(text)
+    assert info.value.exit_status == 2
+
+
+def test_a_metrics_own_gate_wins_over_the_wildcard_and_later_over_earlier() -> None:
+    rule = Rule.from_options(["detect_s:20%", "*:5%", "detect_s:30%", "*:7%"])
+    assert rule.gate_for("detect_s") == PercentGate("detect_s", "p50", 30.0)
+    assert rule.gate_for("recover_s") == PercentGate("*", "p50", 7.0)
+    assert Rule().gate_for("recover_s") == PercentGate("*", "p50", 10.0)
+
+
+@pytest.mark.parametrize("alpha", [0.0, -0.1, 1.5])
+def test_alpha_out_of_range_is_a_usage_error(alpha: float) -> None:
+    with pytest.raises(UsageError, match="alpha"):
+        Rule(alpha=alpha)
+
+
+def test_delta_pct_never_divides_by_zero() -> None:
+    base = np.array([10.0, 0.0, 0.0, 0.0, -4.0])
+    new = np.array([12.0, 0.0, 3.0, -1.0, -2.0])
+    with np.errstate(all="raise"):
+        got = delta_pct(base, new)
+    assert got[0] == pytest.approx(20.0)
+    assert got[1] == 0.0
+    assert got[2] == math.inf and got[3] == -math.inf
+    assert got[4] == pytest.approx(50.0)
+
+
+def test_gates_on_arrays() -> None:
+    base, new = np.array([10.0, 10.0, 0.0, 0.0]), np.array([11.5, 10.5, 0.0, 1.0])
+    assert PercentGate(threshold_pct=10).exceeded(base, new).tolist() == [True, False, False, True]
+    assert AbsoluteGate(threshold=1.0).exceeded(base, new).tolist() == [True, False, False, False]
+
+
+# --- verdicts on golden CSVs ---------------------------------------------------------------
+
+
+def test_each_verdict_on_the_golden_pair(golden: pd.DataFrame) -> None:
+    assert verdicts(golden) == {
+        ("outage_60s", "detect_s"): "regressed",  # +51 %, p = 0.008
+        ("outage_60s", "edge_pods_running"): "improved",  # higher is better, 0.5 -> 1
+        ("outage_60s", "recover_s"): "unchanged",  # +2 %, significant but under 10 %
+        ("outage_60s", "evicted_pods"): "unchanged",  # 0 -> 0
+        ("outage_60s", "recreated_pods"): "regressed",  # 0 -> 1, n = 2: threshold alone
+        ("outage_60s", "pods_ready_s"): "unchanged",  # +50 % but p = 0.1 with 3 vs 3
+        ("outage_60s", "resync_s"): "missing",
+        ("outage_60s", "converge_s"): "added",
+        ("outage_60s", "nodes_seen"): "unchanged",  # better=none: never a regression
+        ("outage_300s", "detect_s"): "unchanged",  # NaN rows on both sides
+        ("outage_300s", "recover_s"): "added",  # base had only empty values
+    }
+    assert exit_status(golden) == 1
+
+
+def test_golden_numbers(golden: pd.DataFrame) -> None:
+    row = one_row(golden, case="outage_60s", metric="detect_s")
+    assert (row["n_base"], row["n_new"]) == (5, 5)
+    assert row["base_median"] == pytest.approx(10.0)
+    assert row["new_median"] == pytest.approx(15.1)
+    assert row["delta_pct"] == pytest.approx(51.0)
+    assert row["p_value"] == pytest.approx(0.007937, abs=1e-5)
+    few = one_row(golden, case="outage_60s", metric="recreated_pods")
+    assert math.isnan(few["p_value"])
+    assert "threshold alone" in few["note"]
+
+
+def test_nan_rows_are_counted_apart_and_never_crash(golden: pd.DataFrame) -> None:
+    row = one_row(golden, case="outage_300s", metric="detect_s")
+    assert (row["n_base"], row["empty_base"], row["n_new"], row["empty_new"]) == (4, 1, 4, 1)
+    only_nan = one_row(golden, case="outage_300s", metric="recover_s")
+    assert only_nan["n_base"] == 0 and only_nan["empty_base"] == 2
+    assert math.isnan(only_nan["base_median"]) and math.isnan(only_nan["delta_pct"])
+
+
+def test_all_nan_on_both_sides_is_unchanged(tmp_path: Path) -> None:
+    text = (DATA / "verdicts_base" / "measurements.csv").read_text().splitlines()
+    rows = [text[0]] + [
+        line for line in text[1:] if ",recover_s," in line and "outage_300s" in line
+    ]
+    (tmp_path / "measurements.csv").write_text("\n".join(rows) + "\n")
+    frame = load_measurements([tmp_path])
+    result = compare(frame, frame.assign(run_id="other"))
+    assert result["verdict"].tolist() == ["unchanged"]
+    assert "no values on either side" in result["note"].iloc[0]
+
+
+def test_zero_medians() -> None:
+    result = compare(
+        load_measurements([DATA / "zero_base.csv"]), load_measurements([DATA / "zero_new.csv"])
+    )
+    by_metric = result.set_index("metric")
+    assert by_metric.loc["evicted_pods", "verdict"] == "unchanged"  # 0 -> 0
+    assert by_metric.loc["evicted_pods", "delta_pct"] == 0.0
+    assert by_metric.loc["recreated_pods", "verdict"] == "regressed"  # 0 -> 3, lower is better
+    assert by_metric.loc["recreated_pods", "delta_pct"] == math.inf
+    assert by_metric.loc["edge_pods_running", "verdict"] == "improved"  # 0 -> 1, higher
+    assert by_metric.loc["lost_updates", "verdict"] == "improved"  # 2 -> 0
+    assert by_metric.loc["lost_updates", "delta_pct"] == pytest.approx(-100.0)
+
+
+def test_an_absolute_gate_tolerates_a_change_away_from_zero() -> None:
+    rule = Rule.from_options(["recreated_pods:5"])
+    result = compare(
+        load_measurements([DATA / "zero_base.csv"]),
+        load_measurements([DATA / "zero_new.csv"]),
+        rule,
+    )
+    assert result.set_index("metric").loc["recreated_pods", "verdict"] == "unchanged"
+
+
+def test_history_of_several_base_runs_pools_their_values() -> None:
+    history = load_measurements([DATA / "history"])
+    new = load_measurements([DATA / "history_new"])
+    result = compare(history, new)
+    row = result.iloc[0]
+    assert (row["n_base"], row["n_new"]) == (9, 3)
+    assert row["verdict"] == "regressed"  # +25 %; p = 0.016 with 9 vs 3
+    # Any single base run has only 3 values: p can not go below 0.1 and the key stays unchanged.
+    single = compare(load_measurements([DATA / "history" / "run1"]), new)
+    assert single.iloc[0]["verdict"] == "unchanged"
+    assert single.iloc[0]["p_value"] == pytest.approx(0.1)
+
+
+def test_per_metric_threshold_and_alpha() -> None:
+    history = load_measurements([DATA / "history"])
+    new = load_measurements([DATA / "history_new"])
+    assert compare(history, new, Rule.from_options(["detect_s:30%"])).iloc[0]["verdict"] == (
+        "unchanged"
+    )
+    assert compare(history, new, Rule.from_options(alpha=0.01)).iloc[0]["verdict"] == "unchanged"
+    assert compare(history, new, Rule.from_options(["*:30%", "detect_s:20%"])).iloc[0][
+        "verdict"
+    ] == ("regressed")
+
+
+def test_a_run_is_never_compared_with_itself() -> None:
+    base = load_measurements([DATA / "verdicts_base", DATA / "verdicts_new"])
+    new = load_measurements([DATA / "verdicts_new"])
+    result = compare(base, new)
+    assert set(result["verdict"]) != {"unchanged"}
+    assert verdicts(result)[("outage_60s", "detect_s")] == "regressed"
+    assert any("left out of the base" in n for n in notices(base, new))
+
+
+def test_differing_profiles_join_the_key(tmp_path: Path) -> None:
+    text = (DATA / "verdicts_new" / "measurements.csv").read_text()
+    (tmp_path / "measurements.csv").write_text(text.replace(",fast,", ",default,", 3))
+    base = load_measurements([DATA / "verdicts_base"])
+    new = load_measurements([tmp_path])
+    result = compare(base, new)
+    assert "profile" in result.columns
+    assert set(result[result["metric"] == "detect_s"]["profile"]) == {"fast", "default"}
+
+
+def test_json_output_has_the_documented_fields_and_null_for_nan(golden: pd.DataFrame) -> None:
+    records = json.loads(render(golden, "json"))
+    assert isinstance(records, list) and len(records) == len(golden)
+    wanted = {"distro", "scenario", "case", "metric", "verdict", "base_median", "new_median"}
+    assert wanted | {"delta_pct", "p_value"} <= set(records[0])
+    by_key = {(r["case"], r["metric"]): r for r in records}
+    assert by_key[("outage_60s", "converge_s")]["base_median"] is None
+    assert by_key[("outage_60s", "recreated_pods")]["p_value"] is None
+    assert by_key[("outage_60s", "recreated_pods")]["delta_pct"] is None  # +inf
+    assert by_key[("outage_60s", "detect_s")]["n_base"] == 5
+
+
+def test_csv_and_table_output(golden: pd.DataFrame) -> None:
+    csv_text = render(golden, "csv")
+    assert csv_text.splitlines()[0].startswith("distro,scenario,case,metric,")
+    table = render(golden, "table")
+    assert "regressed" in table and "+inf%" in table
+    assert table.splitlines()[-1] == "2 regressed, 1 improved, 5 unchanged, 2 added, 1 missing"
+
+
+# --- CLI -----------------------------------------------------------------------------------
+
+
+def test_cli_exit_1_on_regression(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["compare", str(DATA / "verdicts_base"), str(DATA / "verdicts_new")]) == 1
+    assert "2 regressed" in capsys.readouterr().out
+
+
+def test_cli_exit_0_without_regression(capsys: pytest.CaptureFixture[str]) -> None:
+    base, new = str(DATA / "history" / "run1"), str(DATA / "history" / "run2")
+    assert run_cli(["compare", base, new, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["verdict"] == "unchanged"
+
+
+def test_cli_history_is_several_base_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    runs = [str(DATA / "history" / f"run{i}") for i in (1, 2, 3)]
+    assert run_cli(["compare", *runs, str(DATA / "history_new"), "--format", "csv"]) == 1
+    assert ",9,3," in capsys.readouterr().out
+
+
+def test_cli_gates_can_let_a_regression_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["compare", str(DATA / "history"), str(DATA / "history_new"), "--fail-on", "p50:30%"]
+    assert run_cli(argv) == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["compare", str(DATA / "verdicts_base"), str(DATA / "bad_schema_version.csv")],
+        ["compare", str(DATA / "no_such_run"), str(DATA / "verdicts_new")],
+        ["compare", str(DATA / "verdicts_base"), str(DATA / "verdicts_new"), "--fail-on", "x"],
+        ["compare", str(DATA / "verdicts_base"), str(DATA / "verdicts_new"), "--alpha", "2"],
+    ],
+)
+def test_cli_exit_2_on_bad_input(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("edgebench: error: ")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_needs_base_and_new() -> None:
+    with pytest.raises(SystemExit) as info:
+        run_cli(["compare", str(DATA / "verdicts_new")])
+    assert info.value.code == 2
+
+
+# --- pytest plugin -------------------------------------------------------------------------
+
+
+def _session(tmp_path: Path, *args: str, record: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run a pytest session whose own results are tests/data/history_new."""
+    run_dir = tmp_path / "session_run"
+    run_dir.mkdir(exist_ok=True)
+    (run_dir / "measurements.csv").write_text(
+        (DATA / "history_new" / "measurements.csv").read_text()
+    )
+    hook = f"config._edgebench_results_dir = Path({str(run_dir)!r})" if record else "pass"
+    (tmp_path / "conftest.py").write_text(
+        textwrap.dedent(
+            f"""
+            from pathlib import Path
+
+            def pytest_configure(config):
+                {hook}
+            """
+        )
+    )
+    (tmp_path / "test_ok.py").write_text("def test_ok():\n    pass\n")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "fixtures.compare",
+            *(
+                "-q",
+                "test_ok.py",
+                *args,
+            ),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_plugin_fails_the_session_on_regression(tmp_path: Path) -> None:
+    done = _session(tmp_path, "--compare-to", str(DATA / "history"))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "edgebench compare" in done.stdout
+    assert "1 regressed" in done.stdout and "1 passed" in done.stdout
+
+
+def test_plugin_shares_the_gate_options(tmp_path: Path) -> None:
+    done = _session(tmp_path, "--compare-to", str(DATA / "history"), "--compare-fail-on", "30%")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 regressed" in done.stdout
+
+
+def test_plugin_skips_silently_without_a_results_dir(tmp_path: Path) -> None:
+    done = _session(tmp_path, "--compare-to", str(DATA / "history"), record=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "edgebench compare" not in done.stdout
+
+
+def test_plugin_rejects_bad_options_up_front(tmp_path: Path) -> None:
+    done = _session(tmp_path, "--compare-to", str(tmp_path / "nope"))
+    assert done.returncode == 4
+    assert "--compare-to: no such file or folder" in done.stderr
+    done = _session(tmp_path, "--compare-to", str(DATA / "history"), "--compare-fail-on", "x%")
+    assert done.returncode == 4
+    assert "cannot parse gate" in done.stderr
+
+
+def test_plugin_reports_unreadable_base_at_the_end(tmp_path: Path) -> None:
+    done = _session(tmp_path, "--compare-to", str(DATA / "bad_value.csv"))
+    assert done.returncode == 4
+    assert "cannot compare" in done.stdout and "line 3" in done.stdout
