@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
-import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import cast
@@ -23,32 +19,9 @@ from bench import tools
 from bench.errors import FaultError
 from bench.faults._api import Api, check_name
 from bench.faults.link import Link
+from bench.procs import die_with_parent_preexec
 
 log = logging.getLogger(__name__)
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent_fn() -> Callable[[], None] | None:
-    """A ``preexec_fn`` asking Linux to SIGKILL the child when the forking thread dies.
-
-    ``prctl`` is looked up here, before the fork, so the child only makes one C call.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return preexec
-
 
 def _as_list(value: str | Sequence[str]) -> list[str]:
     """One address or several; anything else is kept whole for validation to reject."""
@@ -111,12 +84,15 @@ class Toxiproxy:
         log_dir: str | Path | None = None,
         startup_timeout: float = 10.0,
         stop_timeout: float = 5.0,
+        detached: bool = False,
     ) -> Toxiproxy:
         """Start toxiproxy-server on a free 127.0.0.1 port and wait until its API answers.
 
         ``binary`` defaults to the one ``edgebench tools install toxiproxy`` built. The server
         log goes to ``log_dir/toxiproxy-server.log``, or to a temporary directory removed by
-        :meth:`stop` (kept when startup fails, so the error can name it).
+        :meth:`stop` (kept when startup fails, so the error can name it). A ``detached``
+        server outlives this process (for ``edgebench up``); it is stopped by :meth:`stop` or
+        by pid, never when the interpreter exits.
         """
         exe = Path(binary) if binary is not None else tools.tool_path("toxiproxy-server")
         temp_dir = None if log_dir else Path(tempfile.mkdtemp(prefix="edgebench-toxiproxy-"))
@@ -133,9 +109,13 @@ class Toxiproxy:
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # Ctrl-C in the terminal reaches us, not it
-                    preexec_fn=_die_with_parent_fn(),
+                    preexec_fn=None if detached else die_with_parent_preexec(),
                 )
             server = cls(proc, port, log_path, temp_dir, stop_timeout)
+            if detached:
+                server._finalizer.detach()
+                server._finalizer = weakref.finalize(server, _stop_process, proc, stop_timeout)
+                server._finalizer.atexit = False
             try:
                 server._wait_ready(startup_timeout)
             except BaseException as e:
