@@ -132,13 +132,21 @@ def _first_bad_line(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0]) + 2
 
 
-def read_measurements(path: Path) -> pd.DataFrame:
-    """Read one ``measurements.csv`` strictly; InputError naming the file and line if bad."""
+def read_measurements(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read one ``measurements.csv`` strictly; InputError naming the file and line if bad.
+
+    ``columns`` limits the columns returned (schema_version and better are always checked and
+    kept); by default every column of :data:`bench.records.COLUMNS`.
+    """
     header = _check_text_header(path, COLUMNS)
+    wanted = list(COLUMNS) if columns is None else [c for c in COLUMNS if c in columns]
+    wanted += [c for c in ("schema_version", "better") if c not in wanted]
     dtypes: dict[str, str] = {c: "category" for c in header if c != "value"}
     dtypes["value"] = "float64"
     na_values = {"value": _NA_SPELLINGS}
     try:
+        # Every column is parsed (usecols would let a row with extra fields slip through);
+        # ``columns`` only trims the frame before it is checked and concatenated.
         frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=na_values)
     except ValueError as exc:
         if isinstance(exc, pd.errors.ParserError):
@@ -148,10 +156,11 @@ def read_measurements(path: Path) -> pd.DataFrame:
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a CSV file (not UTF-8 text)") from None
     frame.columns = [str(c).strip() for c in frame.columns]
+    frame = frame[[c for c in COLUMNS if c in wanted]]
     _categories_as_text(frame)
     _check_schema(path, frame)
     _check_better(path, frame)
-    return frame[list(COLUMNS)]
+    return frame
 
 
 def _categories_as_text(frame: pd.DataFrame) -> None:
@@ -225,13 +234,17 @@ def concat_frames(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(unified, ignore_index=True)
 
 
-def load_measurements(paths: Iterable[str | os.PathLike[str]]) -> pd.DataFrame:
+def load_measurements(
+    paths: Iterable[str | os.PathLike[str]], columns: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Load and concatenate the results that ``paths`` name (see the module docstring).
+
+    ``columns`` limits the columns read, for speed (see :func:`read_measurements`).
 
     Empty values (a failed measurement with a note) are kept as NaN. Bad input raises
     :class:`bench.errors.InputError` naming the file, the line where known, and the problem.
     """
-    frames = [read_measurements(path) for path in resolve_sources(paths)]
+    frames = [read_measurements(path, columns) for path in resolve_sources(paths)]
     return concat_frames(frames)
 
 

@@ -55,6 +55,7 @@ VERDICTS: tuple[str, ...] = (REGRESSED, IMPROVED, UNCHANGED, ADDED, MISSING)
 DEFAULT_THRESHOLD_PCT = 10.0
 DEFAULT_ALPHA = 0.05
 MIN_VALUES_FOR_TEST = 3
+_EXACT_MAX_N = 8  # scipy's "auto" may use the exact distribution up to 8 values a side
 STATS = frozenset({"p50", "median"})
 FORMATS = ("table", "csv", "json")
 ANY_METRIC = "*"
@@ -208,29 +209,68 @@ def delta_pct(base: np.ndarray, new: np.ndarray) -> np.ndarray:
 def _mannwhitney_pvalues(
     gid: np.ndarray, side: np.ndarray, values: np.ndarray, eligible: np.ndarray
 ) -> np.ndarray:
-    """Two-sided Mann-Whitney U p-values per group id (NaN where not eligible)."""
-    import numpy as np
-    from scipy.stats import mannwhitneyu
+    """Two-sided Mann-Whitney U p-values per group id (NaN where not eligible).
 
-    out = np.full(len(eligible), np.nan)
+    Groups with more than 8 values on both sides get scipy's asymptotic p-value (normal
+    approximation, tie and continuity corrections), computed here for all of them at once;
+    smaller groups, where scipy may use the exact distribution, go through scipy one by one.
+    """
+    import numpy as np
+    from scipy.stats import mannwhitneyu, norm
+
+    groups = len(eligible)
+    out = np.full(groups, np.nan)
     if not eligible.any():
         return out
     keep = ~np.isnan(values) & eligible[gid]
     g, s, v = gid[keep], side[keep], values[keep]
-    order = np.lexsort((s, g))
-    g, s, v = g[order], s[order], v[order]
-    pair = g * 2 + s
-    starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
-    ends = np.r_[starts[1:], len(pair)]
-    bounds = {int(pair[a]): (int(a), int(b)) for a, b in zip(starts, ends, strict=True)}
-    for group in np.flatnonzero(eligible):
-        b0, b1 = bounds[int(group) * 2]
-        n0, n1 = bounds[int(group) * 2 + 1]
-        x, y = v[b0:b1], v[n0:n1]
-        if np.ptp(x) == 0 and np.ptp(y) == 0 and x[0] == y[0]:
-            out[group] = 1.0  # identical constant samples: nothing to test
-            continue
-        out[group] = float(mannwhitneyu(x, y, alternative="two-sided").pvalue)
+    n1 = np.bincount(g[s == 0], minlength=groups).astype(float)
+    n2 = np.bincount(g[s == 1], minlength=groups).astype(float)
+    large = eligible & (n1 > _EXACT_MAX_N) & (n2 > _EXACT_MAX_N)
+
+    if large.any():
+        rows = large[g]
+        lg, ls, lv = g[rows], s[rows], v[rows]
+        # Average ranks within each group from one sort by (group, value); tied runs share.
+        order = np.lexsort((lv, lg))
+        lg, ls, lv = lg[order], ls[order], lv[order]
+        pos = np.arange(len(lg))
+        new_group = np.r_[True, lg[1:] != lg[:-1]]
+        group_first = np.maximum.accumulate(np.where(new_group, pos, 0))
+        new_run = new_group | np.r_[True, lv[1:] != lv[:-1]]
+        run_start = pos[new_run]
+        run_len = np.diff(np.r_[run_start, len(pos)]).astype(float)
+        run_rank = run_start + (run_len + 1) / 2 - group_first[run_start]
+        ranks = run_rank[np.cumsum(new_run) - 1]
+        r1 = np.bincount(lg[ls == 0], weights=ranks[ls == 0], minlength=groups)
+        tie_term = np.bincount(lg[run_start], weights=run_len**3 - run_len, minlength=groups)
+        n = n1 + n2
+        u1 = r1 - n1 * (n1 + 1) / 2
+        u = np.maximum(u1, n1 * n2 - u1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sigma = np.sqrt(n1 * n2 / 12 * ((n + 1) - tie_term / (n * (n - 1))))
+            z = (u - n1 * n2 / 2 - 0.5) / sigma
+        p = np.clip(2 * norm.sf(z), 0, 1)
+        out[large] = p[large]
+
+    small = eligible & ~large
+    if small.any():
+        rows = small[g]
+        sg, ss, sv = g[rows], s[rows], v[rows]
+        order = np.lexsort((ss, sg))
+        sg, ss, sv = sg[order], ss[order], sv[order]
+        pair = sg * 2 + ss
+        starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+        ends = np.r_[starts[1:], len(pair)]
+        bounds = {int(pair[a]): (int(a), int(b)) for a, b in zip(starts, ends, strict=True)}
+        for group in np.flatnonzero(small):
+            b0, b1 = bounds[int(group) * 2]
+            c0, c1 = bounds[int(group) * 2 + 1]
+            x, y = sv[b0:b1], sv[c0:c1]
+            if np.ptp(x) == 0 and np.ptp(y) == 0 and x[0] == y[0]:
+                out[group] = 1.0  # identical constant samples: nothing to test
+                continue
+            out[group] = float(mannwhitneyu(x, y, alternative="two-sided").pvalue)
     return out
 
 
@@ -498,10 +538,11 @@ def compare_paths(
     base: Sequence[str], new: Sequence[str], rule: Rule
 ) -> tuple[pd.DataFrame, list[str]]:
     """Load BASE and NEW sources and compare them; returns the result and notices."""
-    from bench.analysis import load_measurements
+    from bench.analysis import BASE_KEY, OPTIONAL_KEY, load_measurements
 
-    base_frame = load_measurements(base)
-    new_frame = load_measurements(new)
+    columns = ["run_id", *BASE_KEY, *OPTIONAL_KEY, "unit", "better", "value"]
+    base_frame = load_measurements(base, columns)
+    new_frame = load_measurements(new, columns)
     return compare(base_frame, new_frame, rule), notices(base_frame, new_frame)
 
 

@@ -404,3 +404,28 @@ def test_plugin_reports_unreadable_base_at_the_end(tmp_path: Path) -> None:
     done = _session(tmp_path, "--compare-to", str(DATA / "bad_value.csv"))
     assert done.returncode == 4
     assert "cannot compare" in done.stdout and "line 3" in done.stdout
+
+
+def test_vectorised_pvalues_match_scipy() -> None:
+    from scipy.stats import mannwhitneyu
+
+    from bench.compare import _mannwhitney_pvalues
+
+    rng = np.random.default_rng(1)
+    samples = [
+        (rng.normal(10, 1, 40), rng.normal(10.5, 1, 25)),
+        (np.round(rng.normal(3, 1, 30)), np.round(rng.normal(3.3, 1, 12))),  # many ties
+        (rng.normal(0, 1, 5), rng.normal(1, 1, 6)),  # small: exact
+        (np.full(12, 2.0), np.full(9, 2.0)),  # all tied
+        (rng.normal(0, 1, 2), rng.normal(0, 1, 20)),  # not eligible
+    ]
+    gid = np.concatenate([np.full(len(x) + len(y), i) for i, (x, y) in enumerate(samples)])
+    side = np.concatenate([np.r_[np.zeros(len(x)), np.ones(len(y))] for x, y in samples])
+    values = np.concatenate([np.r_[x, y] for x, y in samples])
+    eligible = np.array([True, True, True, True, False])
+    got = _mannwhitney_pvalues(gid, side.astype(np.int64), values, eligible)
+    for i, (x, y) in enumerate(samples[:3]):
+        want = mannwhitneyu(x, y, alternative="two-sided").pvalue
+        assert got[i] == pytest.approx(want, rel=1e-9), i
+    assert got[3] == pytest.approx(1.0)
+    assert math.isnan(got[4])
