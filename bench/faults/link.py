@@ -207,6 +207,21 @@ class Flap(Fault):
             self.error = e
             log.warning("flap on %s failed: %s", self.link.name, e)
 
+    def wait(self, timeout: float) -> None:
+        """Block until a flap with ``cycles`` has finished them (the link is then up)."""
+        if self.cycles is None:
+            raise FaultError("wait() needs a flap with a number of cycles")
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise FaultError(f"flap on link {self.link.name} still running after {timeout}s")
+
+    @property
+    def last_up_mono(self) -> float | None:
+        """Monotonic time of the last restore: when the link came back for good."""
+        ups = [mono for mono, _, state in self.transitions if state == "up"]
+        return ups[-1] if ups else None
+
     def _apply(self) -> None:
         self._stop.clear()
         self._set(True)  # the first cut is in force when the with-body starts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import shutil
 import socket
@@ -10,7 +11,7 @@ import subprocess
 import tempfile
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import cast
@@ -22,6 +23,7 @@ from bench.faults.link import Link
 from bench.procs import die_with_parent_preexec
 
 log = logging.getLogger(__name__)
+
 
 def _as_list(value: str | Sequence[str]) -> list[str]:
     """One address or several; anything else is kept whole for validation to reject."""
@@ -75,7 +77,9 @@ class Toxiproxy:
         self._api = Api(self.url, log_hint=f" (server log: {log_path})")
         self._links: dict[str, Link] = {}
         # Last resort if the owner forgets stop(): at garbage collection or interpreter exit.
-        self._finalizer = weakref.finalize(self, _stop_process, proc, stop_timeout)
+        self._finalizer: Callable[[], object] = weakref.finalize(
+            self, _stop_process, proc, stop_timeout
+        )
 
     @classmethod
     def start(
@@ -112,10 +116,9 @@ class Toxiproxy:
                     preexec_fn=None if detached else die_with_parent_preexec(),
                 )
             server = cls(proc, port, log_path, temp_dir, stop_timeout)
-            if detached:
-                server._finalizer.detach()
-                server._finalizer = weakref.finalize(server, _stop_process, proc, stop_timeout)
-                server._finalizer.atexit = False
+            if detached:  # no finalizer: it would also fire when the interpreter exits
+                cast(weakref.finalize, server._finalizer).detach()  # type: ignore[type-arg]
+                server._finalizer = functools.partial(_stop_process, proc, stop_timeout)
             try:
                 server._wait_ready(startup_timeout)
             except BaseException as e:

@@ -1,0 +1,51 @@
+"""The distro driver registry: ``(distro, provider)`` to a driver class, imported lazily.
+
+Only drivers that exist are listed. Importing a driver module happens when it is chosen, so a
+driver's heavy dependencies cost nothing to users of another.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from bench.errors import UnknownDistroError
+
+if TYPE_CHECKING:
+    from bench.distros.base import Distro
+
+# (distro, provider) -> "module:Class"
+DRIVERS: dict[tuple[str, str], str] = {
+    ("kwok", "local"): "bench.distros.kwok:KwokLocal",
+}
+DEFAULT_PROVIDER: dict[str, str] = {"kwok": "local"}
+DEFAULT_DISTRO = "kwok"
+
+
+def distro_names() -> list[str]:
+    return sorted({d for d, _ in DRIVERS})
+
+
+def provider_for(distro: str, provider: str | None) -> str:
+    """The provider to use for ``distro``: the given one, or the distro's default."""
+    if distro not in DEFAULT_PROVIDER:
+        raise UnknownDistroError(
+            f"unknown distro {distro!r}; valid distros: {', '.join(distro_names())}"
+        )
+    return provider or DEFAULT_PROVIDER[distro]
+
+
+def driver_class(distro: str, provider: str | None = None) -> type[Distro]:
+    """The driver class for ``distro`` on ``provider`` (its default provider when None)."""
+    provider = provider_for(distro, provider)
+    try:
+        target = DRIVERS[(distro, provider)]
+    except KeyError:
+        providers = sorted(p for d, p in DRIVERS if d == distro)
+        raise UnknownDistroError(
+            f"distro {distro!r} has no provider {provider!r}; valid providers: "
+            f"{', '.join(providers)}"
+        ) from None
+    module_name, _, class_name = target.partition(":")
+    cls: type[Distro] = getattr(importlib.import_module(module_name), class_name)
+    return cls

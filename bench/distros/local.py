@@ -1,0 +1,214 @@
+"""Shared machinery of the ``local`` provider: a real control plane on loopback, one
+Toxiproxy server, and one link per edge node; subclasses start one edge agent per node.
+
+A cluster lives in ``$EDGEBENCH_HOME/clusters/<name>/`` with its logs, PKI, etcd data and a
+``state.json`` naming every process, so ``edgebench down NAME`` can stop a cluster that
+``edgebench up`` left running from another process.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from bench import kube, tools
+from bench.controlplane import LocalControlPlane
+from bench.distros.base import ClusterSpec, Distro, EdgeNode, Timings
+from bench.errors import ClusterError
+from bench.faults import Toxiproxy
+from bench.observers import ClusterObserver
+from bench.procs import Supervised, pid_alive, stop_pid
+
+log = logging.getLogger(__name__)
+STATE_FILE = "state.json"
+
+
+def clusters_root(spec_root: Path | None = None) -> Path:
+    return spec_root or tools.edgebench_home() / "clusters"
+
+
+def read_state(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads((state_dir / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return data
+
+
+def destroy(state_dir: Path) -> list[str]:
+    """Stop every process a cluster's ``state.json`` names and remove its folder.
+
+    Returns what was stopped. Never raises for processes that are already gone.
+    """
+    stopped: list[str] = []
+    state = read_state(state_dir) or {}
+    for name, pid in reversed(list(state.get("pids", {}).items())):
+        if pid_alive(int(pid)):
+            stop_pid(int(pid))
+            stopped.append(f"{name} (pid {pid})")
+    shutil.rmtree(state_dir, ignore_errors=True)
+    return stopped
+
+
+class LocalCluster(Distro):
+    """Control plane + Toxiproxy + one agent per edge node, all on this machine."""
+
+    provider = "local"
+    #: binaries (from bench.tools) this driver needs besides the control plane's
+    AGENT_BINARIES: tuple[str, ...] = ()
+
+    def __init__(self, spec: ClusterSpec) -> None:
+        super().__init__(spec)
+        self.state_dir = clusters_root(spec.state_root) / spec.name
+        self.control_plane = LocalControlPlane(spec, self.state_dir)
+        self.toxiproxy: Toxiproxy | None = None
+        self.agents: dict[str, Supervised] = {}
+        self._nodes: list[EdgeNode] = []
+        self._api: client.ApiClient | None = None
+
+    @classmethod
+    def required_binaries(cls) -> tuple[str, ...]:
+        return (*LocalControlPlane.BINARIES, "toxiproxy-server", *cls.AGENT_BINARIES)
+
+    @classmethod
+    def check_available(cls) -> None:
+        for binary in cls.required_binaries():
+            tools.tool_path(binary)  # ToolError saying how to install it
+
+    # --- what suites use ----------------------------------------------------------------
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.control_plane.kubeconfig
+
+    @property
+    def edge_nodes(self) -> list[EdgeNode]:
+        return list(self._nodes)
+
+    @property
+    def timings(self) -> Timings:
+        return self.control_plane.timings
+
+    @property
+    def version(self) -> str:
+        return tools.BINARIES["kube-apiserver"].version
+
+    def tool_versions(self) -> dict[str, str]:
+        return tools.tool_versions(self.required_binaries())
+
+    @property
+    def api(self) -> client.ApiClient:
+        if self._api is None:
+            self._api = kube.api_client(self.kubeconfig)
+        return self._api
+
+    def observer(self, namespace: str | None = None) -> ClusterObserver:
+        return ClusterObserver(self.api, namespace)
+
+    # --- bring-up and teardown ----------------------------------------------------------
+
+    def node_names(self) -> list[str]:
+        return [f"edge-{i}" for i in range(self.spec.edge_nodes)]
+
+    @abc.abstractmethod
+    def start_agent(self, node: EdgeNode) -> Supervised:
+        """Start the edge agent of ``node``; it must reach the API only via ``node.link``."""
+
+    def link_upstreams(self) -> list[str]:
+        """What each edge node's link proxies to (the API server, for kubelet-like agents)."""
+        return [self.control_plane.addresses.apiserver]
+
+    def agent_log(self, node: str) -> Path:
+        return self.state_dir / "logs" / f"agent-{node}.log"
+
+    def up(self) -> None:
+        """Start everything; on any failure (or Ctrl-C) stop what was started, then raise."""
+        previous = read_state(self.state_dir)
+        if previous and any(pid_alive(int(p)) for p in previous.get("pids", {}).values()):
+            raise ClusterError(
+                f"cluster {self.spec.name!r} is already running (state in {self.state_dir}); "
+                f"stop it with: edgebench down {self.spec.name}"
+            )
+        try:
+            self._up()
+        except BaseException:
+            self.down()
+            raise
+
+    def _up(self) -> None:
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+        self.state_dir.mkdir(parents=True)
+        self._write_state()
+        self.control_plane.start()
+        self._write_state()
+        self.toxiproxy = Toxiproxy.start(
+            log_dir=self.state_dir / "logs", detached=self.spec.detached
+        )
+        self._write_state()
+        with self.observer(namespace="kube-system").running() as observer:
+            for name in self.node_names():
+                link = self.toxiproxy.link(name, upstream=self.link_upstreams())
+                node = EdgeNode(name, link)
+                self._nodes.append(node)
+                self.agents[name] = self.start_agent(node)
+                self._write_state()
+            names = set(self.node_names())
+            observer.events.wait_until(
+                lambda: all(observer.node_ready(n) == "True" for n in names),
+                timeout=60 + 2 * self.spec.edge_nodes,
+                what=f"all {len(names)} edge nodes Ready",
+                alive=self.check_alive,
+            )
+
+    def check_alive(self) -> None:
+        """Raise :class:`ClusterError` naming the first process that died."""
+        self.control_plane.check_alive()
+        for agent in self.agents.values():
+            agent.check_alive()
+
+    def _pids(self) -> dict[str, int]:
+        pids = dict(self.control_plane.pids())
+        if self.toxiproxy is not None:
+            pids["toxiproxy-server"] = self.toxiproxy.pid
+        for name, agent in self.agents.items():
+            if agent.pid is not None:
+                pids[f"agent-{name}"] = agent.pid
+        return pids
+
+    def _write_state(self) -> None:
+        state = {
+            "name": self.spec.name,
+            "distro": self.name,
+            "provider": self.provider,
+            "profile": self.spec.profile,
+            "kubeconfig": str(self.kubeconfig),
+            "toxiproxy": self.toxiproxy.url if self.toxiproxy else None,
+            "links": {n.name: n.link.listen for n in self._nodes},
+            "pids": self._pids(),
+            "owner_pid": os.getpid(),
+        }
+        tmp = self.state_dir / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(state, indent=2) + "\n")
+        os.replace(tmp, self.state_dir / STATE_FILE)
+
+    def down(self) -> None:
+        """Stop agents, the proxy server and the control plane; remove all state."""
+        for agent in self.agents.values():
+            agent.stop()
+        if self.toxiproxy is not None:
+            with contextlib.suppress(Exception):
+                self.toxiproxy.stop()
+        self.control_plane.stop()
+        if self._api is not None:
+            with contextlib.suppress(Exception):
+                self._api.close()
+            self._api = None
+        destroy(self.state_dir)  # anything the state file names that is somehow still alive

@@ -1,0 +1,258 @@
+"""The building blocks every scenario shares: baseline checks, waits on watch events, the
+measurements derived from them, and journaling of fault windows and Ready transitions.
+
+A scenario has one shape: baseline, inject, assert the fault had an effect, restore, wait for
+recovery (bounded), assert the cluster is back to its baseline, record.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from bench.distros.base import Distro
+from bench.errors import ClusterTimeoutError, NotSupportedError
+from bench.faults import Fault
+from bench.observers import ClusterObserver, Event
+from bench.records import EventJournal, Recorder
+from bench.workload import APP_LABEL
+
+
+def _is_ready(event: Event) -> bool:
+    return event.ready == "True"
+
+
+@dataclass
+class ScenarioRun:
+    """One case of one scenario, one repeat: what it measures goes through :meth:`record`."""
+
+    cluster: Distro
+    observer: ClusterObserver
+    recorder: Recorder
+    journal: EventJournal
+    scenario: str
+    case: str
+    repeat: int
+    recorded: dict[tuple[str, str], float | None] = field(default_factory=dict)
+
+    # --- bounds derived from the cluster's timings --------------------------------------
+
+    @property
+    def detect_timeout(self) -> float:
+        t = self.cluster.timings
+        return 2 * t.detect_bound_s + 10
+
+    @property
+    def recover_timeout(self) -> float:
+        t = self.cluster.timings
+        return max(60.0, 3 * t.node_status_update_period_s + 2 * t.node_monitor_grace_period_s)
+
+    # --- recording ------------------------------------------------------------------------
+
+    def record(self, metric: str, value: float | None, node: str = "", note: str = "") -> None:
+        self.recorder.record(
+            scenario=self.scenario,
+            case=self.case,
+            repeat=self.repeat,
+            node=node,
+            metric_name=metric,
+            value=value,
+            note=note,
+        )
+        self.recorded[(metric, node)] = value
+
+    def record_edge_view(self, metric: str, node: str, expected: Iterable[str]) -> None:
+        """The share of ``expected`` pods the edge agent itself reports running."""
+        names = set(expected)
+        try:
+            view = self.cluster.edge_pods(node)
+        except NotSupportedError as exc:
+            self.record(metric, None, node=node, note=str(exc))
+            return
+        if not names:
+            self.record(metric, None, node=node, note="no pods were expected on the node")
+            return
+        running = sum(1 for name in names if view.get(name) == "Running")
+        self.record(metric, running / len(names), node=node)
+
+    def journal_fault(self, fault: Fault, nodes: Iterable[str]) -> None:
+        for node in nodes:
+            if fault.started_at is not None and fault.started_mono is not None:
+                self.journal.add(
+                    scenario=self.scenario,
+                    case=self.case,
+                    repeat=self.repeat,
+                    node=node,
+                    kind="fault_start",
+                    wall=fault.started_at,
+                    mono=fault.started_mono,
+                    value=fault.kind,
+                )
+            if fault.ended_at is not None and fault.ended_mono is not None:
+                self.journal.add(
+                    scenario=self.scenario,
+                    case=self.case,
+                    repeat=self.repeat,
+                    node=node,
+                    kind="fault_end",
+                    wall=fault.ended_at,
+                    mono=fault.ended_mono,
+                    value=fault.kind,
+                )
+
+    def journal_ready(self, nodes: Iterable[str], since_mono: float) -> None:
+        wanted = set(nodes)
+        for e in self.observer.events.snapshot(since_mono):
+            if e.kind == "node" and e.node in wanted:
+                self.journal.add(
+                    scenario=self.scenario,
+                    case=self.case,
+                    repeat=self.repeat,
+                    node=e.node,
+                    kind="ready",
+                    wall=e.wall,
+                    mono=e.mono,
+                    value=str(e.ready),
+                )
+
+    # --- baseline and waits -----------------------------------------------------------------
+
+    def assert_baseline(self) -> None:
+        """Every edge node Ready, within the recovery bound (a prior case may still settle)."""
+        __tracebackhide__ = True
+        names = [n.name for n in self.cluster.edge_nodes]
+        try:
+            self.observer.events.wait_until(
+                lambda: all(self.observer.node_ready(n) == "True" for n in names),
+                self.recover_timeout,
+                what="every edge node Ready (baseline)",
+            )
+        except ClusterTimeoutError:
+            states = {n: self.observer.node_ready(n) for n in names}
+            raise AssertionError(f"baseline: not every edge node is Ready: {states}") from None
+
+    def wait_node(self, node: str, ready: bool, since_mono: float, timeout: float) -> Event:
+        """The first Ready (or not-Ready) event of ``node`` at or after ``since_mono``."""
+        __tracebackhide__ = True
+        want = "Ready" if ready else "not Ready"
+        try:
+            return self.observer.events.wait_for(
+                lambda e: e.kind == "node" and e.node == node and _is_ready(e) == ready,
+                timeout,
+                since_mono=since_mono,
+                what=f"{node} {want}",
+            )
+        except ClusterTimeoutError:
+            raise AssertionError(
+                f"{node} did not turn {want} within {timeout:.0f}s (now: "
+                f"Ready={self.observer.node_ready(node)}); timings {self.cluster.timings}"
+            ) from None
+
+    def app_pods(self, ns: str, app: str) -> list[Event]:
+        with self.observer._lock:
+            return [
+                e
+                for e in self.observer.pods.values()
+                if e.name.startswith(f"{ns}/") and (APP_LABEL, app) in e.labels
+            ]
+
+    def wait_pods_ready(self, ns: str, app: str, count: int, node: str, timeout: float) -> float:
+        """Monotonic time at which ``count`` live pods of ``app`` were Ready on ``node``."""
+        __tracebackhide__ = True
+
+        def done() -> bool:
+            live = [p for p in self.app_pods(ns, app) if not p.deleting and p.node == node]
+            return len(live) == count and all(_is_ready(p) for p in live)
+
+        try:
+            return self.observer.events.wait_until(
+                done, timeout, what=f"{count} pods of {app} Ready on {node}"
+            )
+        except ClusterTimeoutError:
+            pods = [(p.name, p.node, p.phase, p.ready, p.deleting) for p in self.app_pods(ns, app)]
+            raise AssertionError(
+                f"{count} pods of {ns}/{app} not Ready on {node} within {timeout:.0f}s: {pods}"
+            ) from None
+
+    # --- measurements from the event log --------------------------------------------------
+
+    def _last_ready_transition(self, match: Callable[[Event], bool]) -> float | None:
+        """Arrival of the last not-Ready -> Ready transition among matching events, if the
+        latest of them is Ready; None otherwise."""
+        since = None
+        was_ready = False
+        for e in self.observer.events.snapshot():
+            if match(e):
+                if _is_ready(e) and not was_ready:
+                    since = e.mono
+                was_ready = _is_ready(e)
+        return since if was_ready else None
+
+    def node_ready_since(self, node: str) -> float:
+        """Monotonic arrival of the node's last transition to Ready."""
+        since = self._last_ready_transition(lambda e: e.kind == "node" and e.node == node)
+        if since is None:
+            raise AssertionError(f"{node} is not Ready")
+        return since
+
+    def ready_since(self, uid: str) -> float | None:
+        """Monotonic arrival of the pod's last transition to Ready (None: not Ready now)."""
+        return self._last_ready_transition(lambda e: e.kind == "pod" and e.uid == uid)
+
+    def pods_ready_after(self, ns: str, app: str, node: str, restore_mono: float) -> float:
+        """Seconds from ``restore_mono`` until the last live pod of ``app`` became Ready
+        (0 when every pod stayed Ready through the restore)."""
+        live = [p for p in self.app_pods(ns, app) if not p.deleting and p.node == node]
+        times = [self.ready_since(p.uid) for p in live]
+        if not times or any(t is None for t in times):
+            return math.nan
+        return max(0.0, max(t for t in times if t is not None) - restore_mono)
+
+    def deleted_pods(self, uids: set[str], since_mono: float, until_mono: float) -> int:
+        """How many of the pods ``uids`` were deleted (or marked for deletion) in the window."""
+        gone = {
+            e.uid
+            for e in self.observer.events.snapshot(since_mono)
+            if e.kind == "pod"
+            and e.uid in uids
+            and e.mono <= until_mono
+            and (e.deleting or e.type == "DELETED")
+        }
+        return len(gone)
+
+    def notready_flaps(self, node: str, since_mono: float, until_mono: float) -> int:
+        """Ready -> not Ready transitions of ``node`` in the window."""
+        prev = self._ready_at(node, since_mono)
+        flaps = 0
+        for e in self.observer.events.snapshot(since_mono):
+            if e.kind != "node" or e.node != node or e.mono > until_mono:
+                continue
+            if prev and not _is_ready(e):
+                flaps += 1
+            prev = _is_ready(e)
+        return flaps
+
+    def _ready_at(self, node: str, mono: float) -> bool:
+        state = None
+        for e in self.observer.events.snapshot():
+            if e.mono > mono:
+                break
+            if e.kind == "node" and e.node == node:
+                state = _is_ready(e)
+        return bool(state)
+
+    def heartbeat_gap_max(self, node: str, since_mono: float, until_mono: float) -> float:
+        """The longest stretch of the window without a Lease renewal of ``node`` arriving."""
+        times = [
+            e.mono
+            for e in self.observer.events.snapshot(since_mono)
+            if e.kind == "lease" and e.node == node and e.mono <= until_mono
+        ]
+        edges = [since_mono, *times, until_mono]
+        return max(b - a for a, b in itertools.pairwise(edges))
+
+
+#: what the ``scenario_run`` fixture gives a suite: ``make(scenario, case, repeat)``
+ScenarioFactory = Callable[[str, str, int], ScenarioRun]

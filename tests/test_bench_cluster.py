@@ -1,0 +1,68 @@
+"""Benchmarks (not assertions on speed) of the embedded default: bring-up with a warm tool
+cache for 3 and 50 edge nodes, and teardown."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
+
+from bench.distros.base import ClusterSpec
+from bench.distros.kwok import KwokLocal
+from bench.errors import ToolError
+from fixtures.options import in_ci
+
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
+_names = itertools.count()
+
+
+def _cluster(tmp_path: Path, nodes: int) -> KwokLocal:
+    try:
+        KwokLocal.check_available()
+    except ToolError as exc:
+        if in_ci():
+            pytest.fail(str(exc), pytrace=False)
+        pytest.skip(str(exc))
+    spec = ClusterSpec(
+        name=f"bench-{nodes}-{next(_names)}", edge_nodes=nodes, profile="fast", state_root=tmp_path
+    )
+    return KwokLocal(spec)
+
+
+@pytest.mark.parametrize("nodes", [3, pytest.param(50, marks=pytest.mark.slow)])
+def test_bringup(benchmark: BenchmarkFixture, tmp_path: Path, nodes: int) -> None:
+    clusters: list[KwokLocal] = []
+
+    def setup() -> tuple[tuple[KwokLocal], dict[str, object]]:
+        clusters.append(_cluster(tmp_path, nodes))
+        return (clusters[-1],), {}
+
+    def up(cluster: KwokLocal) -> None:
+        cluster.up()
+
+    def down(cluster: KwokLocal) -> None:
+        cluster.down()
+
+    try:
+        benchmark.pedantic(up, setup=setup, teardown=down, rounds=3 if nodes <= 3 else 1)
+    finally:
+        for cluster in clusters:
+            cluster.down()
+    benchmark.extra_info["edge_nodes"] = nodes
+    # Correctness, not speed: every round really brought all nodes up.
+    assert all(len(c.edge_nodes) == nodes for c in clusters)
+
+
+def test_teardown(benchmark: BenchmarkFixture, tmp_path: Path) -> None:
+    def setup() -> tuple[tuple[KwokLocal], dict[str, object]]:
+        cluster = _cluster(tmp_path, 3)
+        cluster.up()
+        return (cluster,), {}
+
+    def down(cluster: KwokLocal) -> None:
+        cluster.down()
+
+    benchmark.pedantic(down, setup=setup, rounds=3)
+    assert not any(p.exists() for p in tmp_path.iterdir())
