@@ -249,14 +249,24 @@ class LocalControlPlane:
             raise ClusterError("the control plane has not been started")
         return self.ca.issue(name, hosts=(), client=True, organization=organization)
 
-    def _get_ok(self, path: str) -> bool:
-        """True when GET ``path`` on the API server answers 200 (as the admin)."""
+    def ssl_context(self) -> ssl.SSLContext:
+        """TLS settings of an admin client: the cluster CA and the admin's certificate."""
         ctx = ssl.create_default_context(cafile=str(self.ca_cert))
         ctx.load_cert_chain(
             self.pki_dir / "edgebench-admin.crt", self.pki_dir / "edgebench-admin.key"
         )
-        with urllib.request.urlopen(f"{self.server}{path}", context=ctx, timeout=2) as resp:
-            return bool(resp.status == 200)
+        return ctx
+
+    def get(self, path: str, address: str | None = None, timeout: float = 2) -> bytes:
+        """GET ``path`` from the API server, directly or through ``address`` (a link)."""
+        url = f"https://{address or self.addresses.apiserver}{path}"
+        with urllib.request.urlopen(url, context=self.ssl_context(), timeout=timeout) as resp:
+            return bytes(resp.read())
+
+    def _get_ok(self, path: str) -> bool:
+        """True when GET ``path`` on the API server answers 200 (as the admin)."""
+        self.get(path)
+        return True
 
     def _apiserver_ready(self) -> bool:
         return self._get_ok("/readyz")

@@ -130,6 +130,10 @@ class Distro(abc.ABC):
             f"{self.name}/{self.provider} has no edge-side view of pods (no runtime on the node)"
         )
 
+    def probe_link(self, node: str, path: str = "/version") -> float:
+        """Seconds one fresh request to the control plane takes through ``node``'s link."""
+        raise NotSupportedError(f"{self.name}/{self.provider} cannot probe its links")
+
     def restart_agent(self, node: str) -> None:
         """Restart the edge agent of ``node`` (for fake runtimes this is a reboot)."""
         raise NotSupportedError(f"{self.name}/{self.provider} cannot restart its edge agent")

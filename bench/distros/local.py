@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,11 @@ class LocalCluster(Distro):
         if self._api is None:
             self._api = kube.api_client(self.kubeconfig)
         return self._api
+
+    def probe_link(self, node: str, path: str = "/version") -> float:
+        started = time.monotonic()
+        self.control_plane.get(path, address=self.node(node).link.listen, timeout=120)
+        return time.monotonic() - started
 
     def observer(self, namespace: str | None = None) -> ClusterObserver:
         return ClusterObserver(self.api, namespace)

@@ -1,0 +1,84 @@
+"""degraded_link: the link stays up but slow: latency with jitter, or a bandwidth cap.
+
+For a fixed window (scaled by the profile's grace period) the suite counts how often the node
+flaps to not Ready, times a new pod pinned to the node from creation to Ready, and finds the
+longest gap between node Lease renewals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from bench import workload
+from bench.distros.base import EdgeNode
+from bench.faults import Fault
+from bench.scenario import ScenarioFactory
+
+pytestmark = pytest.mark.scenario
+SCENARIO = "degraded_link"
+
+
+@contextlib.contextmanager
+def degrade(node: EdgeNode, kind: str, amount: float) -> Iterator[Fault | None]:
+    if kind == "latency" and amount == 0:
+        yield None  # the undegraded reference case
+    elif kind == "latency":
+        # Half the delay each way, so a round trip takes `amount` more, with 10 % jitter.
+        with node.link.latency(amount / 2, jitter_ms=amount / 20) as fault:
+            yield fault
+    else:
+        with node.link.bandwidth(amount) as fault:
+            yield fault
+
+
+@pytest.mark.parametrize(
+    ("kind", "amount"),
+    [
+        pytest.param("latency", 0, id="latency-0ms"),
+        pytest.param("latency", 200, id="latency-200ms", marks=pytest.mark.smoke),
+        pytest.param("latency", 1000, id="latency-1s"),
+        pytest.param("latency", 3000, id="latency-3s"),
+        pytest.param("bandwidth", 8, id="bandwidth-8KBps"),
+    ],
+)
+def test_degraded_link(
+    scenario_run: ScenarioFactory, repeat: int, kind: str, amount: float
+) -> None:
+    case = f"{kind}-{amount:g}{'ms' if kind == 'latency' else 'KBps'}"
+    run = scenario_run(SCENARIO, case, repeat)
+    node = run.cluster.edge_nodes[0]
+    timings = run.cluster.timings
+    window = 2 * timings.node_monitor_grace_period_s + timings.node_lease_duration_s
+    baseline_probe = run.cluster.probe_link(node.name)
+
+    with (
+        workload.namespace(run.cluster.api, "eb-degraded") as ns,
+        degrade(node, kind, amount) as fault,
+    ):
+        start = time.monotonic()
+        if fault is not None:
+            # The fault must have an effect: a request through the link is slower by about
+            # the configured delay, or a transfer is throttled.
+            slow = run.cluster.probe_link(
+                node.name, "/openapi/v2" if kind == "bandwidth" else "/version"
+            )
+            floor = 0.8 * amount / 1000 if kind == "latency" else baseline_probe + 0.5
+            assert slow >= floor, f"{case}: probe took {slow:.3f}s, expected >= {floor:.3f}s"
+        created = time.monotonic()
+        workload.pod(run.cluster.api, ns, "probe", node.name)
+        ready_at = run.wait_pods_ready(ns, "probe", 1, node.name, run.recover_timeout + window)
+        time.sleep(max(0.0, window - (time.monotonic() - start)))
+        end = time.monotonic()
+        run.record("notready_flaps", run.notready_flaps(node.name, start, end), node=node.name)
+        run.record(
+            "heartbeat_gap_max_s", run.heartbeat_gap_max(node.name, start, end), node=node.name
+        )
+        run.record("pod_start_s", ready_at - created, node=node.name)
+    if fault is not None:
+        run.journal_fault(fault, [node.name])
+    run.assert_baseline()
+    run.journal_ready([node.name], start)

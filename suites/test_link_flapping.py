@@ -1,0 +1,61 @@
+"""link_flapping: the link goes down and up repeatedly, with periods around the grace period.
+
+Counts not-Ready flaps and evictions during the flapping, then times how long the node takes
+to converge to a stable Ready state after the link stays up.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import workload
+from bench.scenario import ScenarioFactory
+
+pytestmark = pytest.mark.scenario
+SCENARIO = "link_flapping"
+REPLICAS = 2
+CYCLES = 3
+
+
+@pytest.mark.parametrize(
+    ("down_factor", "up_factor"),
+    [
+        pytest.param(0.5, 0.5, id="down-half-grace"),
+        pytest.param(1.5, 1.0, id="down-1.5x-grace", marks=pytest.mark.smoke),
+    ],
+)
+def test_link_flapping(
+    scenario_run: ScenarioFactory, repeat: int, down_factor: float, up_factor: float
+) -> None:
+    case = f"down-{down_factor:g}x-up-{up_factor:g}x-grace"
+    run = scenario_run(SCENARIO, case, repeat)
+    node = run.cluster.edge_nodes[0]
+    t = run.cluster.timings
+    down_s = down_factor * t.node_monitor_grace_period_s
+    up_s = up_factor * t.node_monitor_grace_period_s
+
+    with workload.namespace(run.cluster.api, "eb-flap") as ns:
+        workload.deployment(run.cluster.api, ns, "app", node.name, REPLICAS)
+        run.wait_pods_ready(ns, "app", REPLICAS, node.name, run.recover_timeout)
+        baseline = {p.uid for p in run.app_pods(ns, "app")}
+
+        with node.link.flap(up_s=up_s, down_s=down_s, cycles=CYCLES) as flap:
+            assert flap.started_mono is not None
+            flap.wait(timeout=CYCLES * (up_s + down_s) + 30)
+        end = flap.last_up_mono
+        assert end is not None
+        run.journal_fault(flap, [node.name])
+        start = flap.started_mono
+
+        # The fault must have had an effect: heartbeats stalled for most of a down period.
+        gap = run.heartbeat_gap_max(node.name, start, end)
+        assert gap >= 0.8 * down_s, f"lease renewals never stalled (max gap {gap:.1f}s)"
+
+        run.wait_node(node.name, ready=True, since_mono=start, timeout=run.recover_timeout)
+        run.wait_pods_ready(ns, "app", REPLICAS, node.name, run.recover_timeout)
+        run.assert_baseline()
+        ready_since = run.node_ready_since(node.name)
+        run.journal_ready([node.name], start - 1)
+        run.record("notready_flaps", run.notready_flaps(node.name, start, end), node=node.name)
+        run.record("evicted_pods", run.deleted_pods(baseline, start, end), node=node.name)
+        run.record("converge_s", max(0.0, ready_since - end), node=node.name)

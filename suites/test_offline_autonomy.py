@@ -1,0 +1,83 @@
+"""offline_autonomy: an edge node loses its control plane for a while, then comes back.
+
+Cases by outage length (shorter than grace period plus toleration, and longer) and by whether
+the pods carry a toleration that keeps them bound while the node is unreachable.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bench import workload
+from bench.distros.base import Timings
+from bench.scenario import ScenarioFactory
+
+pytestmark = pytest.mark.scenario
+SCENARIO = "offline_autonomy"
+REPLICAS = 3
+
+
+def outage_s(length: str, t: Timings) -> float:
+    if length == "short":  # detected, but shorter than grace period plus toleration
+        return t.node_monitor_grace_period_s + t.unreachable_toleration_s / 2
+    # past the point where pods without an extra toleration are evicted
+    return t.evict_bound_s + 2 * t.node_monitor_period_s + 2
+
+
+@pytest.mark.parametrize(
+    ("length", "tolerate"),
+    [
+        pytest.param("short", False, id="short-evictable"),
+        pytest.param("long", False, id="long-evictable", marks=pytest.mark.smoke),
+        pytest.param("short", True, id="short-tolerating"),
+        pytest.param("long", True, id="long-tolerating"),
+    ],
+)
+def test_offline_autonomy(
+    scenario_run: ScenarioFactory, repeat: int, length: str, tolerate: bool
+) -> None:
+    case = f"{length}-{'tolerating' if tolerate else 'evictable'}"
+    run = scenario_run(SCENARIO, case, repeat)
+    cluster = run.cluster
+    node = cluster.edge_nodes[0]
+    outage = outage_s(length, cluster.timings)
+
+    with workload.namespace(cluster.api, "eb-offline") as ns:
+        workload.deployment(cluster.api, ns, "app", node.name, REPLICAS, tolerate)
+        run.wait_pods_ready(ns, "app", REPLICAS, node.name, run.recover_timeout)
+        baseline = {p.uid for p in run.app_pods(ns, "app")}
+        expected = [p.name for p in run.app_pods(ns, "app")]
+
+        with node.link.cut() as fault:
+            assert fault.started_mono is not None
+            lost = run.wait_node(
+                node.name, ready=False, since_mono=fault.started_mono, timeout=run.detect_timeout
+            )
+            time.sleep(max(0.0, outage - (time.monotonic() - fault.started_mono)))
+            run.record_edge_view("edge_pods_running", node.name, expected)
+        assert fault.ended_mono is not None
+        run.journal_fault(fault, [node.name])
+
+        back = run.wait_node(
+            node.name, ready=True, since_mono=fault.ended_mono, timeout=run.recover_timeout
+        )
+        run.wait_pods_ready(ns, "app", REPLICAS, node.name, run.recover_timeout)
+        run.assert_baseline()
+        run.journal_ready([node.name], fault.started_mono - 1)
+
+        live = {p.uid for p in run.app_pods(ns, "app") if not p.deleting}
+        run.record("detect_s", lost.mono - fault.started_mono, node=node.name)
+        run.record(
+            "evicted_pods",
+            run.deleted_pods(baseline, fault.started_mono, fault.ended_mono),
+            node=node.name,
+        )
+        run.record("recover_s", back.mono - fault.ended_mono, node=node.name)
+        run.record(
+            "pods_ready_s",
+            run.pods_ready_after(ns, "app", node.name, fault.ended_mono),
+            node=node.name,
+        )
+        run.record("recreated_pods", len(live - baseline), node=node.name)
