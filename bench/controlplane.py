@@ -95,8 +95,15 @@ class LocalControlPlane:
 
     BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 
-    def __init__(self, spec: ClusterSpec, state_dir: Path, extra_sans: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        spec: ClusterSpec,
+        state_dir: Path,
+        extra_sans: tuple[str, ...] = (),
+        fast: Timings = FAST,
+    ):
         self.spec = spec
+        self.fast = fast
         self.state_dir = state_dir
         self.log_dir = state_dir / "logs"
         self.pki_dir = state_dir / "pki"
@@ -125,7 +132,7 @@ class LocalControlPlane:
         return self._timings
 
     def requested_timings(self, profile: Profile) -> Timings | None:
-        return FAST if profile == "fast" else None
+        return self.fast if profile == "fast" else None
 
     def _start(self, name: str, argv: list[str]) -> Supervised:
         proc = Supervised(name, argv, self.log_dir / f"{name}.log", detached=self.spec.detached)

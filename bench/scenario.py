@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from bench.distros.base import Distro
-from bench.errors import ClusterTimeoutError, NotSupportedError
+from bench.errors import ClusterError, ClusterTimeoutError, NotSupportedError
 from bench.faults import Fault
 from bench.observers import ClusterObserver, Event
 from bench.records import EventJournal, Recorder
@@ -63,19 +64,36 @@ class ScenarioRun:
         )
         self.recorded[(metric, node)] = value
 
-    def record_edge_view(self, metric: str, node: str, expected: Iterable[str]) -> None:
+    def edge_view(self, node: str, timeout: float = 0) -> dict[str, str]:
+        """The edge agent's own view of its pods; waits up to ``timeout`` seconds for an agent
+        that is (re)starting to answer. :class:`NotSupportedError` when there is none."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.cluster.edge_pods(node)
+            except ClusterError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)  # a local endpoint that is not up yet: no watch to wait on
+
+    def record_edge_view(
+        self, metric: str, node: str, expected: Iterable[str], timeout: float = 0
+    ) -> None:
         """The share of ``expected`` pods the edge agent itself reports running."""
         names = set(expected)
         try:
-            view = self.cluster.edge_pods(node)
+            view = self.edge_view(node, timeout)
         except NotSupportedError as exc:
             self.record(metric, None, node=node, note=str(exc))
             return
         if not names:
             self.record(metric, None, node=node, note="no pods were expected on the node")
             return
-        running = sum(1 for name in names if view.get(name) == "Running")
-        self.record(metric, running / len(names), node=node)
+        phases = [view.get(name, "absent") for name in sorted(names)]
+        running = phases.count("Running")
+        others = sorted({p for p in phases if p != "Running"})
+        note = ", ".join(f"{p}={phases.count(p)}" for p in others)
+        self.record(metric, running / len(names), node=node, note=note)
 
     def journal_fault(self, fault: Fault, nodes: Iterable[str]) -> None:
         for node in nodes:

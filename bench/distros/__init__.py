@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 # (distro, provider) -> "module:Class"
 DRIVERS: dict[tuple[str, str], str] = {
     ("kwok", "local"): "bench.distros.kwok:KwokLocal",
+    ("vanilla", "local"): "bench.distros.vanilla:VanillaLocal",
 }
-DEFAULT_PROVIDER: dict[str, str] = {"kwok": "local"}
+DEFAULT_PROVIDER: dict[str, str] = {"kwok": "local", "vanilla": "local"}
 DEFAULT_DISTRO = "kwok"
 
 

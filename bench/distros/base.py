@@ -130,6 +130,10 @@ class Distro(abc.ABC):
             f"{self.name}/{self.provider} has no edge-side view of pods (no runtime on the node)"
         )
 
+    def edge_volume_file(self, node: str, pod_uid: str, volume: str, key: str) -> str | None:
+        """The content of a ConfigMap volume file as the edge agent wrote it (None: absent)."""
+        raise NotSupportedError(f"{self.name}/{self.provider} has no edge-side view of volumes")
+
     def probe_link(self, node: str, path: str = "/version") -> float:
         """Seconds one fresh request to the control plane takes through ``node``'s link."""
         raise NotSupportedError(f"{self.name}/{self.provider} cannot probe its links")

@@ -58,6 +58,7 @@ class KwokLocal(LocalCluster):
 
     def start_agent(self, node: EdgeNode) -> Supervised:
         from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
 
         timings = self.timings
         config = self.state_dir / "kwok-stages.yaml"
@@ -69,7 +70,11 @@ class KwokLocal(LocalCluster):
             self.control_plane.ca_cert,
             self.control_plane.client_cert(f"system:node:{node.name}", "system:nodes"),
         )
-        client.CoreV1Api(self.api).create_node(self.node_object(node.name))
+        try:
+            client.CoreV1Api(self.api).create_node(self.node_object(node.name))
+        except ApiException as exc:
+            if exc.status != 409:  # a restarted agent finds its node already there
+                raise
         agent = Supervised(
             f"kwok-{node.name}",
             [

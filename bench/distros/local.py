@@ -16,12 +16,12 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from kubernetes import client
 
 from bench import kube, tools
-from bench.controlplane import LocalControlPlane
+from bench.controlplane import FAST, LocalControlPlane
 from bench.distros.base import ClusterSpec, Distro, EdgeNode, Timings
 from bench.errors import ClusterError
 from bench.faults import Toxiproxy
@@ -65,11 +65,13 @@ class LocalCluster(Distro):
     provider = "local"
     #: binaries (from bench.tools) this driver needs besides the control plane's
     AGENT_BINARIES: tuple[str, ...] = ()
+    #: the ``fast`` profile; agents whose heartbeat periods are fixed need longer grace
+    FAST_TIMINGS: ClassVar[Timings] = FAST
 
     def __init__(self, spec: ClusterSpec) -> None:
         super().__init__(spec)
         self.state_dir = clusters_root(spec.state_root) / spec.name
-        self.control_plane = LocalControlPlane(spec, self.state_dir)
+        self.control_plane = LocalControlPlane(spec, self.state_dir, fast=self.FAST_TIMINGS)
         self.toxiproxy: Toxiproxy | None = None
         self.agents: dict[str, Supervised] = {}
         self._nodes: list[EdgeNode] = []
@@ -110,6 +112,12 @@ class LocalCluster(Distro):
         if self._api is None:
             self._api = kube.api_client(self.kubeconfig)
         return self._api
+
+    def restart_agent(self, node: str) -> None:
+        """Stop the node's agent and start a new one (with a fake runtime, a reboot)."""
+        self.agents[node].stop()
+        self.agents[node] = self.start_agent(self.node(node))
+        self._write_state()
 
     def probe_link(self, node: str, path: str = "/version") -> float:
         started = time.monotonic()

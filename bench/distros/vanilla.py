@@ -1,0 +1,99 @@
+"""``--distro=vanilla --provider=local``: the same control plane; each edge node a kubemark
+hollow node, i.e. the real kubelet code with a fake container runtime, whose only route to the
+API server is its own link.
+
+Kubemark fixes the kubelet's node status period (10 s) and Lease duration (40 s, renewed every
+10 s), so the ``fast`` profile here keeps a grace period above one renewal interval.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from typing import ClassVar
+
+from bench import tools
+from bench.controlplane import write_kubeconfig
+from bench.distros.base import ClusterSpec, EdgeNode, Timings
+from bench.distros.local import LocalCluster
+from bench.errors import ClusterError
+from bench.procs import Supervised, free_port
+
+
+class VanillaLocal(LocalCluster):
+    name = "vanilla"
+    AGENT_BINARIES = ("kubemark",)
+    FAST_TIMINGS: ClassVar[Timings] = Timings(
+        node_monitor_grace_period_s=16,
+        node_monitor_period_s=1,
+        node_status_update_period_s=10,
+        node_lease_duration_s=40,
+        unreachable_toleration_s=10,
+        not_ready_toleration_s=10,
+    )
+
+    def __init__(self, spec: ClusterSpec) -> None:
+        super().__init__(spec)
+        self.read_only_ports: dict[str, int] = {}
+
+    def start_agent(self, node: EdgeNode) -> Supervised:
+        node_dir = self.state_dir / "nodes" / node.name
+        (node_dir / "tmp").mkdir(parents=True, exist_ok=True)
+        kubeconfig = write_kubeconfig(
+            node_dir / "kubeconfig",
+            f"https://{node.link.listen}",
+            self.control_plane.ca_cert,
+            self.control_plane.client_cert(f"system:node:{node.name}", "system:nodes"),
+        )
+        ro_port = self.read_only_ports.setdefault(node.name, free_port())
+        agent = Supervised(
+            f"kubemark-{node.name}",
+            [
+                tools.tool_path("kubemark"),
+                "--morph=kubelet",
+                f"--name={node.name}",
+                f"--kubeconfig={kubeconfig}",
+                f"--kubelet-port={free_port()}",
+                f"--kubelet-read-only-port={ro_port}",
+                "--use-host-image-service=false",
+                "--node-labels=edgebench.io/edge=true",
+                "--max-pods=110",
+            ],
+            self.agent_log(node.name),
+            # kubemark makes its root directory under TMPDIR: keep it in the node's folder
+            env={**os.environ, "TMPDIR": str(node_dir / "tmp")},
+            detached=self.spec.detached,
+        )
+        return agent.start()
+
+    def edge_volume_file(self, node: str, pod_uid: str, volume: str, key: str) -> str | None:
+        """A file of a ConfigMap or Secret volume as the kubelet wrote it for a pod."""
+        tmp = self.state_dir / "nodes" / node / "tmp"
+        for root in sorted(tmp.glob("hollow-kubelet.*"), key=lambda p: p.stat().st_mtime):
+            for plugin in ("kubernetes.io~configmap", "kubernetes.io~secret"):
+                path = root / "pods" / pod_uid / "volumes" / plugin / volume / key
+                if path.exists():
+                    return path.read_text()
+        return None
+
+    def edge_pods(self, node: str) -> dict[str, str]:
+        """The pods the kubelet itself holds, from its read-only ``/pods`` endpoint.
+
+        The kubelet keeps running every pod its pod manager holds, also while the API server
+        is unreachable; the status in that listing is the last one it saw from the API server
+        (stale during an outage), so a held pod counts as ``Running`` unless it finished.
+        After a restart without the API server the kubelet holds no API-sourced pods at all.
+        """
+        url = f"http://127.0.0.1:{self.read_only_ports[node]}/pods"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                data = json.load(resp)
+        except OSError as exc:
+            raise ClusterError(f"the kubelet of {node} does not answer on {url}: {exc}") from exc
+        view = {}
+        for pod in data.get("items") or []:
+            phase = pod.get("status", {}).get("phase", "Unknown")
+            key = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+            view[key] = phase if phase in ("Succeeded", "Failed") else "Running"
+        return view

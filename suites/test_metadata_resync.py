@@ -1,0 +1,156 @@
+"""metadata_resync: the cloud changes while the edge node is offline; how fast, and how
+completely, do edge and control plane agree again once the link is back?
+
+While the link is down: a ConfigMap mounted by a pod on the node is updated, a Deployment
+pinned to the node is scaled up, one of its pods is deleted, and a new pod is created for the
+node. After the restore the suite waits (bounded) until every change is applied on both sides.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from bench import workload
+from bench.errors import NotSupportedError
+from bench.scenario import ScenarioFactory, ScenarioRun
+
+pytestmark = pytest.mark.scenario
+SCENARIO = "metadata_resync"
+REPLICAS = 2
+POLL_S = 0.2  # the edge-side views are local endpoints and files: polled, not watched
+
+
+def _edge_agrees(run: ScenarioRun, ns: str, node: str) -> bool | None:
+    """Whether the pods the edge agent holds in ``ns`` are exactly the control plane's live
+    pods of ``node`` in ``ns``; None when the agent has no edge-side view."""
+    try:
+        view = run.edge_view(node)
+    except NotSupportedError:
+        return None
+    held = {
+        name for name, phase in view.items() if name.startswith(f"{ns}/") and phase == "Running"
+    }
+    with run.observer._lock:
+        live = {
+            e.name
+            for e in run.observer.pods.values()
+            if e.name.startswith(f"{ns}/") and e.node == node and not e.deleting
+        }
+    return held == live
+
+
+@pytest.mark.parametrize("case", [pytest.param("cm-scale-delete-create", marks=pytest.mark.smoke)])
+def test_metadata_resync(scenario_run: ScenarioFactory, repeat: int, case: str) -> None:
+    run = scenario_run(SCENARIO, case, repeat)
+    cluster = run.cluster
+    api = cluster.api
+    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+    node = cluster.edge_nodes[0]
+    t = cluster.timings
+    outage = t.node_monitor_grace_period_s + t.unreachable_toleration_s / 2
+
+    with workload.namespace(api, "eb-resync") as ns:
+        cm: Any = {"metadata": {"name": "settings"}, "data": {"mode": "before"}}
+        core.create_namespaced_config_map(ns, cm)
+        volume = {"name": "settings", "configMap": {"name": "settings"}}
+        workload.pod(
+            api,
+            ns,
+            "reader",
+            node.name,
+            extra={
+                "volumes": [volume],
+                "containers": [
+                    {
+                        "name": "app",
+                        "image": workload.IMAGE,
+                        "volumeMounts": [{"name": "settings", "mountPath": "/etc/s"}],
+                    }
+                ],
+                "tolerations": workload.pod_spec(node.name, True)["tolerations"],
+            },
+        )
+        workload.deployment(api, ns, "app", node.name, REPLICAS, tolerate_unreachable=True)
+        run.wait_pods_ready(ns, "app", REPLICAS, node.name, run.recover_timeout)
+        run.wait_pods_ready(ns, "reader", 1, node.name, run.recover_timeout)
+        reader_uid = run.app_pods(ns, "reader")[0].uid
+        victim = sorted(p.name for p in run.app_pods(ns, "app"))[0]
+
+        with node.link.cut() as fault:
+            assert fault.started_mono is not None
+            run.wait_node(
+                node.name, ready=False, since_mono=fault.started_mono, timeout=run.detect_timeout
+            )
+            patch: Any = {"data": {"mode": "after"}}
+            core.patch_namespaced_config_map("settings", ns, patch)
+            scale: Any = {"spec": {"replicas": REPLICAS + 1}}
+            apps.patch_namespaced_deployment_scale("app", ns, scale)
+            core.delete_namespaced_pod(victim.split("/", 1)[1], ns, grace_period_seconds=0)
+            workload.pod(api, ns, "newcomer", node.name)
+            time.sleep(max(0.0, outage - (time.monotonic() - fault.started_mono)))
+        restored = fault.ended_mono
+        assert restored is not None
+        run.journal_fault(fault, [node.name])
+
+        def configmap_applied() -> bool | None:
+            try:
+                text = cluster.edge_volume_file(node.name, reader_uid, "settings", "mode")
+            except NotSupportedError:
+                return None
+            return text == "after"
+
+        def pods_of(app: str) -> list[Any]:
+            return [p for p in run.app_pods(ns, app) if not p.deleting and p.node == node.name]
+
+        checks: dict[str, Callable[[], bool | None]] = {
+            "scale": lambda: (
+                len(pods_of("app")) == REPLICAS + 1
+                and all(p.ready == "True" for p in pods_of("app"))
+            ),
+            "delete": lambda: victim not in {p.name for p in run.app_pods(ns, "app")},
+            "create": lambda: [p.ready for p in pods_of("newcomer")] == ["True"],
+            "configmap": configmap_applied,
+            "edge_view": lambda: _edge_agrees(run, ns, node.name),
+        }
+        done: dict[str, float] = {}
+        unsupported: set[str] = set()
+        deadline = restored + 2 * run.recover_timeout
+        while time.monotonic() < deadline and len(done) + len(unsupported) < len(checks):
+            for name, check in checks.items():
+                if name in done or name in unsupported:
+                    continue
+                result = check()
+                if result is None:
+                    unsupported.add(name)
+                elif result:
+                    done[name] = time.monotonic()
+            time.sleep(POLL_S)
+
+        run.wait_node(node.name, ready=True, since_mono=restored, timeout=run.recover_timeout)
+        run.assert_baseline()
+        run.journal_ready([node.name], fault.started_mono - 1)
+        lost = sorted(set(checks) - set(done) - unsupported)
+        note = f"not applied within {deadline - restored:.0f}s: {', '.join(lost)}" if lost else ""
+        if unsupported:
+            note = (note + "; " if note else "") + (
+                f"no edge-side view for: {', '.join(sorted(unsupported))}"
+            )
+        run.record("lost_updates", len(lost), node=node.name, note=note)
+        run.record(
+            "resync_s",
+            max(done.values()) - restored if not lost else None,
+            node=node.name,
+            note=note or f"edge views polled every {POLL_S}s",
+        )
+        stale = run.pods_ready_after(ns, "reader", node.name, restored)
+        run.record(
+            "stale_status_s",
+            stale,
+            node=node.name,
+            note="restore until the untouched pod's status is Ready again",
+        )

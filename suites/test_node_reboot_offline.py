@@ -1,0 +1,70 @@
+"""node_reboot_offline: the edge node reboots while its link is down.
+
+With the in-process fake runtimes of the local provider, restarting the agent is the reboot:
+every container is gone and the agent starts with whatever it kept on disk. What does it run
+while still offline, and how does it converge once the link is back?
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bench import workload
+from bench.scenario import ScenarioFactory
+
+pytestmark = pytest.mark.scenario
+SCENARIO = "node_reboot_offline"
+REPLICAS = 3
+AGENT_START_TIMEOUT = 60
+
+
+@pytest.mark.parametrize(
+    "tolerate",
+    [
+        pytest.param(True, id="tolerating", marks=pytest.mark.smoke),
+        pytest.param(False, id="evictable"),
+    ],
+)
+def test_node_reboot_offline(scenario_run: ScenarioFactory, repeat: int, tolerate: bool) -> None:
+    case = "tolerating" if tolerate else "evictable"
+    run = scenario_run(SCENARIO, case, repeat)
+    cluster = run.cluster
+    node = cluster.edge_nodes[0]
+    t = cluster.timings
+    outage = t.node_monitor_grace_period_s + t.unreachable_toleration_s / 2
+
+    with workload.namespace(cluster.api, "eb-reboot") as ns:
+        workload.deployment(cluster.api, ns, "app", node.name, REPLICAS, tolerate)
+        run.wait_pods_ready(ns, "app", REPLICAS, node.name, run.recover_timeout)
+        baseline = {p.uid for p in run.app_pods(ns, "app")}
+        expected = [p.name for p in run.app_pods(ns, "app")]
+
+        with node.link.cut() as fault:
+            assert fault.started_mono is not None
+            run.wait_node(
+                node.name, ready=False, since_mono=fault.started_mono, timeout=run.detect_timeout
+            )
+            cluster.restart_agent(node.name)
+            run.record_edge_view(
+                "edge_pods_running_after_reboot", node.name, expected, timeout=AGENT_START_TIMEOUT
+            )
+            time.sleep(max(0.0, outage - (time.monotonic() - fault.started_mono)))
+        assert fault.ended_mono is not None
+        run.journal_fault(fault, [node.name])
+
+        back = run.wait_node(
+            node.name, ready=True, since_mono=fault.ended_mono, timeout=run.recover_timeout
+        )
+        run.wait_pods_ready(ns, "app", REPLICAS, node.name, run.recover_timeout)
+        run.assert_baseline()
+        run.journal_ready([node.name], fault.started_mono - 1)
+        live = {p.uid for p in run.app_pods(ns, "app") if not p.deleting}
+        run.record("recover_s", back.mono - fault.ended_mono, node=node.name)
+        run.record(
+            "pods_ready_s",
+            run.pods_ready_after(ns, "app", node.name, fault.ended_mono),
+            node=node.name,
+        )
+        run.record("recreated_pods", len(live - baseline), node=node.name)
