@@ -2,7 +2,9 @@
 hollow node, i.e. the real kubelet code with a fake container runtime, whose only route to the
 API server is its own link.
 
-Kubemark fixes the kubelet's node status period (10 s) and Lease duration (40 s, renewed every
+The hollow kubelet verifies volumes but never mounts them, so ConfigMap contents have no
+edge-side view here (``edge_volume_file`` is not supported). Kubemark fixes the kubelet's node
+status period (10 s) and Lease duration (40 s, renewed every
 10 s), so the ``fast`` profile here keeps a grace period above one renewal interval.
 """
 
@@ -66,16 +68,6 @@ class VanillaLocal(LocalCluster):
             detached=self.spec.detached,
         )
         return agent.start()
-
-    def edge_volume_file(self, node: str, pod_uid: str, volume: str, key: str) -> str | None:
-        """A file of a ConfigMap or Secret volume as the kubelet wrote it for a pod."""
-        tmp = self.state_dir / "nodes" / node / "tmp"
-        for root in sorted(tmp.glob("hollow-kubelet.*"), key=lambda p: p.stat().st_mtime):
-            for plugin in ("kubernetes.io~configmap", "kubernetes.io~secret"):
-                path = root / "pods" / pod_uid / "volumes" / plugin / volume / key
-                if path.exists():
-                    return path.read_text()
-        return None
 
     def edge_pods(self, node: str) -> dict[str, str]:
         """The pods the kubelet itself holds, from its read-only ``/pods`` endpoint.
