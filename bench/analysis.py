@@ -20,20 +20,8 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import InputError
-from bench.records import COLUMNS, MEASUREMENTS, SCHEMA_VERSION
+from bench.records import COLUMNS, EVENT_COLUMNS, EVENTS, MEASUREMENTS, SCHEMA_VERSION
 
-EVENTS = "events.csv"
-EVENT_COLUMNS: tuple[str, ...] = (
-    "run_id",
-    "scenario",
-    "case",
-    "repeat",
-    "node",
-    "kind",
-    "wall_time",
-    "mono_time",
-    "value",
-)
 EVENT_KINDS = frozenset({"ready", "fault_start", "fault_end"})
 
 # The key a summary row stands for. provider and profile join it only where they vary.
