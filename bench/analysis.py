@@ -136,13 +136,13 @@ def read_measurements(path: Path, columns: Sequence[str] | None = None) -> pd.Da
         # Every column is parsed (usecols would let a row with extra fields slip through);
         # ``columns`` only trims the frame before it is checked and concatenated.
         frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=na_values)
+    except UnicodeDecodeError:  # a ValueError too: it must be caught first
+        raise InputError(f"{path}: not a CSV file (not UTF-8 text)") from None
     except ValueError as exc:
         if isinstance(exc, pd.errors.ParserError):
             raise InputError(f"{path}: not a valid CSV file: {_parser_message(exc)}") from None
         # A value that is not a number: find its line the slow way, once.
         raise InputError(_bad_value_message(path)) from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not a CSV file (not UTF-8 text)") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     frame = frame[[c for c in COLUMNS if c in wanted]]
     _categories_as_text(frame)

@@ -9,6 +9,7 @@ timestamp) is kept beside them. Suites wait on the :class:`EventLog` instead of 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import threading
@@ -54,7 +55,7 @@ def _ready(conditions: list[Any] | None) -> tuple[str | None, dt.datetime | None
 
 def _node_event(kind: str, obj: Any, now: tuple[dt.datetime, float]) -> Event:
     ready, since = _ready(obj.status.conditions if obj.status else None)
-    taints = tuple(f"{t.key}:{t.effect}" for t in (obj.spec.taints or ()) if obj.spec is not None)
+    taints = tuple(f"{t.key}:{t.effect}" for t in ((obj.spec.taints if obj.spec else None) or ()))
     return Event(
         "node",
         kind,
@@ -150,23 +151,22 @@ class EventLog:
         timeout: float,
         what: str = "a condition",
         alive: Callable[[], None] | None = None,
-    ) -> float:
-        """Wait until ``condition()`` (over observer state) holds; returns the monotonic time
-        of the event that made it true (or now, if it already held). ``alive()`` is called
-        about once a second and may raise to end the wait early (a process died)."""
+    ) -> None:
+        """Wait until ``condition()`` (over observer state) holds, re-checking on every event.
+        ``alive()`` is called about once a second, outside the lock, and may raise to end the
+        wait early (a process died)."""
         __tracebackhide__ = True
         deadline = time.monotonic() + timeout
-        with self._cond:
-            seen = len(self._events)
-            while True:
+        while True:
+            with self._cond:
                 if condition():
-                    return self._events[-1].mono if len(self._events) > seen else time.monotonic()
+                    return
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise ClusterTimeoutError(f"{what} not reached within {timeout:.1f}s")
-                if alive is not None:
-                    alive()
                 self._cond.wait(min(remaining, 1.0))
+            if alive is not None:
+                alive()
 
 
 def _stamp() -> tuple[dt.datetime, float]:
@@ -188,6 +188,7 @@ class _Watcher(threading.Thread):
         self.list_fn = list_fn
         self.convert = convert
         self.on_event = on_event
+        self.on_listed: Callable[[set[str], tuple[dt.datetime, float]], None] | None = None
         self.list_kwargs = list_kwargs
         self._stop_event = threading.Event()
         self._watch: watch.Watch | None = None
@@ -204,8 +205,13 @@ class _Watcher(threading.Thread):
             try:
                 listed = self.list_fn(**self.list_kwargs)
                 now = _stamp()
+                seen = set()
                 for obj in listed.items:
-                    self.on_event(self.convert("SYNC", obj, now), obj)
+                    event = self.convert("SYNC", obj, now)
+                    seen.add(event.name)
+                    self.on_event(event, obj)
+                if self.on_listed is not None:
+                    self.on_listed(seen, now)  # objects deleted while we were not watching
                 self.synced.set()
                 rv = listed.metadata.resource_version
                 self._watch = watch.Watch()
@@ -235,13 +241,17 @@ class _Watcher(threading.Thread):
 
 
 class ClusterObserver:
-    """Watches nodes, node Leases and pods of one cluster into one :class:`EventLog`."""
+    """Watches nodes, node Leases and pods of one cluster into one :class:`EventLog`.
+
+    State and log change together under the log's lock, so a waiter that sees the state also
+    sees the event that made it.
+    """
 
     def __init__(self, api: client.ApiClient, namespace: str | None = None) -> None:
         self.core = client.CoreV1Api(api)
         self.coord = client.CoordinationV1Api(api)
         self.events = EventLog()
-        self._lock = threading.Lock()
+        self._lock = self.events._cond  # re-entrant: append() takes it again
         self.nodes: dict[str, Event] = {}
         self.pods: dict[str, Event] = {}
         self.leases: dict[str, Event] = {}
@@ -250,20 +260,39 @@ class ClusterObserver:
             _Watcher("pods", self.core.list_pod_for_all_namespaces, _pod_event, self._on_pod)
             if namespace is None
             else _Watcher(
-                "pods", self.core.list_namespaced_pod, _pod_event, self._on_pod, namespace=namespace
+                "pods",
+                self.core.list_namespaced_pod,
+                _pod_event,
+                self._on_pod,
+                namespace=namespace,
             )
         )
-        self._watchers = [
-            _Watcher("nodes", self.core.list_node, _node_event, self._on_node),
-            _Watcher(
-                "leases",
-                self.coord.list_namespaced_lease,
-                _lease_event,
-                self._on_lease,
-                namespace="kube-node-lease",
-            ),
-            pods,
-        ]
+        nodes = _Watcher("nodes", self.core.list_node, _node_event, self._on_node)
+        leases = _Watcher(
+            "leases",
+            self.coord.list_namespaced_lease,
+            _lease_event,
+            self._on_lease,
+            namespace="kube-node-lease",
+        )
+        for watcher, state, handler in (
+            (nodes, self.nodes, self._on_node),
+            (pods, self.pods, self._on_pod),
+            (leases, self.leases, self._on_lease),
+        ):
+            watcher.on_listed = self._forget_missing(state, handler)
+        self._watchers = [nodes, leases, pods]
+
+    def _forget_missing(
+        self, state: dict[str, Event], handler: Callable[[Event, Any], None]
+    ) -> Callable[[set[str], tuple[dt.datetime, float]], None]:
+        def forget(seen: set[str], now: tuple[dt.datetime, float]) -> None:
+            with self._lock:
+                gone = [e for name, e in state.items() if name not in seen]
+            for e in gone:
+                handler(dataclasses.replace(e, type="DELETED", wall=now[0], mono=now[1]), None)
+
+        return forget
 
     def _on_node(self, event: Event, _obj: Any) -> None:
         with self._lock:
@@ -272,18 +301,21 @@ class ClusterObserver:
                 self.nodes.pop(event.name, None)
             else:
                 self.nodes[event.name] = event
-        # Log only what suites care about: Ready or taint changes, additions and deletions.
-        if (
-            prev is None
-            or event.type == "DELETED"
-            or (prev.ready, prev.taints) != (event.ready, event.taints)
-        ):
-            self.events.append(event)
+            # Log only what suites care about: Ready or taint changes, additions, deletions.
+            if (
+                prev is None
+                or event.type == "DELETED"
+                or (prev.ready, prev.taints) != (event.ready, event.taints)
+            ):
+                self.events.append(event)
 
     def _on_lease(self, event: Event, _obj: Any) -> None:
         with self._lock:
+            prev = self.leases.get(event.name)
             self.leases[event.name] = event
-        self.events.append(event)
+            # A renewal is a new renewTime; a re-list repeats the old one and is no heartbeat.
+            if prev is None or prev.server_time != event.server_time:
+                self.events.append(event)
 
     def _on_pod(self, event: Event, _obj: Any) -> None:
         with self._lock:
@@ -292,13 +324,13 @@ class ClusterObserver:
                 self.pods.pop(event.name, None)
             else:
                 self.pods[event.name] = event
-        if (
-            prev is None
-            or event.type == "DELETED"
-            or (prev.ready, prev.phase, prev.deleting, prev.uid, prev.node)
-            != (event.ready, event.phase, event.deleting, event.uid, event.node)
-        ):
-            self.events.append(event)
+            if (
+                prev is None
+                or event.type == "DELETED"
+                or (prev.ready, prev.phase, prev.deleting, prev.uid, prev.node)
+                != (event.ready, event.phase, event.deleting, event.uid, event.node)
+            ):
+                self.events.append(event)
 
     def start(self, timeout: float = 30) -> ClusterObserver:
         for w in self._watchers:
@@ -331,6 +363,7 @@ class ClusterObserver:
             ev = self.nodes.get(node)
         return ev.ready if ev else None
 
-    def pods_on(self, node: str, selector: Callable[[Event], bool] = lambda e: True) -> list[Event]:
+    def pods_where(self, predicate: Callable[[Event], bool]) -> list[Event]:
+        """The current pods (their latest events) that match ``predicate``."""
         with self._lock:
-            return [e for e in self.pods.values() if e.node == node and selector(e)]
+            return [e for e in self.pods.values() if predicate(e)]

@@ -51,15 +51,17 @@ RUN_JSON = "run.json"
 
 # Things that must never reach a result file: bearer tokens, JWTs, PEM blocks, kubeconfig keys.
 _SECRET_PATTERNS = [
-    re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),
-    re.compile(r"-----BEGIN [A-Z ]*-----[\s\S]*?(-----END [A-Z ]*-----|$)"),
+    re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),  # JWTs
+    re.compile(r"-----BEGIN [A-Z ]*-----[\s\S]*?(?:-----END [A-Z ]*-----|$)"),  # PEM
+    re.compile(r"LS0tLS1CRUdJTi[A-Za-z0-9+/=]+"),  # base64 of a PEM block (kubeconfig data)
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
     re.compile(
-        r"(?i)((?:token|password|passwd|secret|client-key-data|client-certificate-data|"
-        r"certificate-authority-data)\s*[=:]\s*)\S+"
+        r"""(?i)(["']?(?:[\w-]*token|password|passwd|secret|client-key-data|"""
+        r"""client-certificate-data|certificate-authority-data)["']?\s*[=:]\s*["']?)"""
+        r"""[^\s"',}]+"""
     ),
 ]
-_SECRET_OPTIONS = re.compile(r"(?i)^--?(token|password|kubeconfig|client-key|secret)\b")
+_SECRET_OPTIONS = re.compile(r"(?i)^--?[\w-]*(token|password|kubeconfig|key|secret)\b")
 REDACTED = "<redacted>"
 
 

@@ -64,25 +64,38 @@ class ScenarioRun:
         )
         self.recorded[(metric, node)] = value
 
-    def edge_view(self, node: str, timeout: float = 0) -> dict[str, str]:
-        """The edge agent's own view of its pods; waits up to ``timeout`` seconds for an agent
-        that is (re)starting to answer. :class:`NotSupportedError` when there is none."""
+    def edge_view(self, node: str, timeout: float = 0, settle: float = 0) -> dict[str, str]:
+        """The edge agent's own view of its pods. Waits up to ``timeout`` seconds for an agent
+        that is (re)starting to answer and, with ``settle``, until two answers ``settle``
+        seconds apart agree (a starting agent may still be loading what it kept on disk).
+        :class:`NotSupportedError` when the agent has no such view."""
         deadline = time.monotonic() + timeout
+        last: dict[str, str] | None = None
         while True:
             try:
-                return self.cluster.edge_pods(node)
+                view = self.cluster.edge_pods(node)
             except ClusterError:
                 if time.monotonic() >= deadline:
                     raise
                 time.sleep(0.2)  # a local endpoint that is not up yet: no watch to wait on
+                continue
+            if not settle or view == last or time.monotonic() >= deadline:
+                return view
+            last = view
+            time.sleep(settle)
 
     def record_edge_view(
-        self, metric: str, node: str, expected: Iterable[str], timeout: float = 0
+        self,
+        metric: str,
+        node: str,
+        expected: Iterable[str],
+        timeout: float = 0,
+        settle: float = 0,
     ) -> None:
         """The share of ``expected`` pods the edge agent itself reports running."""
         names = set(expected)
         try:
-            view = self.edge_view(node, timeout)
+            view = self.edge_view(node, timeout, settle)
         except NotSupportedError as exc:
             self.record(metric, None, node=node, note=str(exc))
             return
@@ -96,29 +109,23 @@ class ScenarioRun:
         self.record(metric, running / len(names), node=node, note=note)
 
     def journal_fault(self, fault: Fault, nodes: Iterable[str]) -> None:
+        ends = (
+            ("fault_start", fault.started_at, fault.started_mono),
+            ("fault_end", fault.ended_at, fault.ended_mono),
+        )
         for node in nodes:
-            if fault.started_at is not None and fault.started_mono is not None:
-                self.journal.add(
-                    scenario=self.scenario,
-                    case=self.case,
-                    repeat=self.repeat,
-                    node=node,
-                    kind="fault_start",
-                    wall=fault.started_at,
-                    mono=fault.started_mono,
-                    value=fault.kind,
-                )
-            if fault.ended_at is not None and fault.ended_mono is not None:
-                self.journal.add(
-                    scenario=self.scenario,
-                    case=self.case,
-                    repeat=self.repeat,
-                    node=node,
-                    kind="fault_end",
-                    wall=fault.ended_at,
-                    mono=fault.ended_mono,
-                    value=fault.kind,
-                )
+            for kind, wall, mono in ends:
+                if wall is not None and mono is not None:
+                    self.journal.add(
+                        scenario=self.scenario,
+                        case=self.case,
+                        repeat=self.repeat,
+                        node=node,
+                        kind=kind,
+                        wall=wall,
+                        mono=mono,
+                        value=fault.kind,
+                    )
 
     def journal_ready(self, nodes: Iterable[str], since_mono: float) -> None:
         wanted = set(nodes)
@@ -169,23 +176,25 @@ class ScenarioRun:
             ) from None
 
     def app_pods(self, ns: str, app: str) -> list[Event]:
-        with self.observer._lock:
-            return [
-                e
-                for e in self.observer.pods.values()
-                if e.name.startswith(f"{ns}/") and (APP_LABEL, app) in e.labels
-            ]
+        """The current pods of ``app`` (by its label) in ``ns``."""
+        return self.observer.pods_where(
+            lambda e: e.name.startswith(f"{ns}/") and (APP_LABEL, app) in e.labels
+        )
 
-    def wait_pods_ready(self, ns: str, app: str, count: int, node: str, timeout: float) -> float:
-        """Monotonic time at which ``count`` live pods of ``app`` were Ready on ``node``."""
+    def live_pods(self, ns: str, app: str, node: str) -> list[Event]:
+        """Pods of ``app`` bound to ``node`` and not being deleted."""
+        return [p for p in self.app_pods(ns, app) if not p.deleting and p.node == node]
+
+    def wait_pods_ready(self, ns: str, app: str, count: int, node: str, timeout: float) -> None:
+        """Wait until exactly ``count`` live pods of ``app`` are Ready on ``node``."""
         __tracebackhide__ = True
 
         def done() -> bool:
-            live = [p for p in self.app_pods(ns, app) if not p.deleting and p.node == node]
+            live = self.live_pods(ns, app, node)
             return len(live) == count and all(_is_ready(p) for p in live)
 
         try:
-            return self.observer.events.wait_until(
+            self.observer.events.wait_until(
                 done, timeout, what=f"{count} pods of {app} Ready on {node}"
             )
         except ClusterTimeoutError:
@@ -222,8 +231,7 @@ class ScenarioRun:
     def pods_ready_after(self, ns: str, app: str, node: str, restore_mono: float) -> float:
         """Seconds from ``restore_mono`` until the last live pod of ``app`` became Ready
         (0 when every pod stayed Ready through the restore)."""
-        live = [p for p in self.app_pods(ns, app) if not p.deleting and p.node == node]
-        times = [self.ready_since(p.uid) for p in live]
+        times = [self.ready_since(p.uid) for p in self.live_pods(ns, app, node)]
         if not times or any(t is None for t in times):
             return math.nan
         return max(0.0, max(t for t in times if t is not None) - restore_mono)
@@ -256,7 +264,7 @@ class ScenarioRun:
         state = None
         for e in self.observer.events.snapshot():
             if e.mono > mono:
-                break
+                continue  # arrival order across watch threads is not strictly monotonic
             if e.kind == "node" and e.node == node:
                 state = _is_ready(e)
         return bool(state)

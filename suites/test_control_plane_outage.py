@@ -22,8 +22,7 @@ REPLICAS = 2
 def test_control_plane_outage(scenario_run: ScenarioFactory, repeat: int, case: str) -> None:
     run = scenario_run(SCENARIO, case, repeat)
     nodes = run.cluster.edge_nodes
-    t = run.cluster.timings
-    outage = t.node_monitor_grace_period_s + t.unreachable_toleration_s / 2
+    outage = run.cluster.timings.short_outage_s
 
     with workload.namespace(run.cluster.api, "eb-cpout") as ns:
         expected: dict[str, list[str]] = {}
@@ -36,21 +35,24 @@ def test_control_plane_outage(scenario_run: ScenarioFactory, repeat: int, case: 
 
         with contextlib.ExitStack() as stack:
             faults = [stack.enter_context(node.link.cut()) for node in nodes]
-            cut_at = max(f.started_mono or 0.0 for f in faults)
+            starts = [f.started_mono for f in faults]
+            assert all(m is not None for m in starts)
+            cut_at = max(m for m in starts if m is not None)
             for node in nodes:  # the fault had its effect on every node
                 run.wait_node(node.name, ready=False, since_mono=cut_at, timeout=run.detect_timeout)
             time.sleep(max(0.0, outage - (time.monotonic() - cut_at)))
             for node in nodes:
                 run.record_edge_view("edge_pods_running", node.name, expected[node.name])
-        restored_at = min(f.ended_mono or 0.0 for f in faults)
         for node, fault in zip(nodes, faults, strict=True):
             run.journal_fault(fault, [node.name])
 
-        for node in nodes:
+        # Every node against its own link's restore (the stack restores them in turn).
+        for node, fault in zip(nodes, faults, strict=True):
+            assert fault.ended_mono is not None
             back = run.wait_node(
-                node.name, ready=True, since_mono=restored_at, timeout=run.recover_timeout
+                node.name, ready=True, since_mono=fault.ended_mono, timeout=run.recover_timeout
             )
-            run.record("recover_s", back.mono - restored_at, node=node.name)
+            run.record("recover_s", back.mono - fault.ended_mono, node=node.name)
         for node in nodes:
             run.wait_pods_ready(ns, f"app-{node.name}", REPLICAS, node.name, run.recover_timeout)
         run.assert_baseline()

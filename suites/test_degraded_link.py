@@ -53,24 +53,28 @@ def test_degraded_link(
     node = run.cluster.edge_nodes[0]
     timings = run.cluster.timings
     window = 2 * timings.node_monitor_grace_period_s + timings.node_lease_duration_s
-    baseline_probe = run.cluster.probe_link(node.name)
+    probe_path = "/apis"  # a few KB of discovery data
+    base_s, size = run.cluster.probe_link(node.name, probe_path)
 
     with (
         workload.namespace(run.cluster.api, "eb-degraded") as ns,
         degrade(node, kind, amount) as fault,
     ):
-        start = time.monotonic()
         if fault is not None:
-            # The fault must have an effect: a request through the link is slower by about
-            # the configured delay, or a transfer is throttled.
-            slow = run.cluster.probe_link(
-                node.name, "/openapi/v2" if kind == "bandwidth" else "/version"
+            # The fault must have an effect: the same request through the link is slower by
+            # about the added delay, or by the time the cap needs for its bytes.
+            slow_s, _ = run.cluster.probe_link(node.name, probe_path)
+            added = 0.8 * amount / 1000 if kind == "latency" else 0.5 * size / (amount * 1000)
+            assert slow_s >= base_s + added, (
+                f"{case}: probe took {slow_s:.3f}s against {base_s:.3f}s undegraded; "
+                f"expected at least {added:.3f}s more"
             )
-            floor = 0.8 * amount / 1000 if kind == "latency" else baseline_probe + 0.5
-            assert slow >= floor, f"{case}: probe took {slow:.3f}s, expected >= {floor:.3f}s"
+        start = time.monotonic()  # the window opens once the fault is known to bite
         created = time.monotonic()
         workload.pod(run.cluster.api, ns, "probe", node.name)
-        ready_at = run.wait_pods_ready(ns, "probe", 1, node.name, run.recover_timeout + window)
+        run.wait_pods_ready(ns, "probe", 1, node.name, run.recover_timeout + window)
+        ready_at = run.ready_since(run.live_pods(ns, "probe", node.name)[0].uid)
+        assert ready_at is not None
         time.sleep(max(0.0, window - (time.monotonic() - start)))
         end = time.monotonic()
         run.record("notready_flaps", run.notready_flaps(node.name, start, end), node=node.name)

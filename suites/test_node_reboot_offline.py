@@ -33,7 +33,7 @@ def test_node_reboot_offline(scenario_run: ScenarioFactory, repeat: int, tolerat
     cluster = run.cluster
     node = cluster.edge_nodes[0]
     t = cluster.timings
-    outage = t.node_monitor_grace_period_s + t.unreachable_toleration_s / 2
+    outage = t.short_outage_s
 
     with workload.namespace(cluster.api, "eb-reboot") as ns:
         workload.deployment(cluster.api, ns, "app", node.name, REPLICAS, tolerate)
@@ -48,7 +48,11 @@ def test_node_reboot_offline(scenario_run: ScenarioFactory, repeat: int, tolerat
             )
             cluster.restart_agent(node.name)
             run.record_edge_view(
-                "edge_pods_running_after_reboot", node.name, expected, timeout=AGENT_START_TIMEOUT
+                "edge_pods_running_after_reboot",
+                node.name,
+                expected,
+                timeout=AGENT_START_TIMEOUT,
+                settle=2.0,
             )
             time.sleep(max(0.0, outage - (time.monotonic() - fault.started_mono)))
         assert fault.ended_mono is not None

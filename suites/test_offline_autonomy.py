@@ -21,7 +21,7 @@ REPLICAS = 3
 
 def outage_s(length: str, t: Timings) -> float:
     if length == "short":  # detected, but shorter than grace period plus toleration
-        return t.node_monitor_grace_period_s + t.unreachable_toleration_s / 2
+        return t.short_outage_s
     # past the point where pods without an extra toleration are evicted
     return t.evict_bound_s + 2 * t.node_monitor_period_s + 2
 
@@ -69,9 +69,10 @@ def test_offline_autonomy(
 
         live = {p.uid for p in run.app_pods(ns, "app") if not p.deleting}
         run.record("detect_s", lost.mono - fault.started_mono, node=node.name)
+        # Evictions may still land after the restore, until the node is Ready again.
         run.record(
             "evicted_pods",
-            run.deleted_pods(baseline, fault.started_mono, fault.ended_mono),
+            run.deleted_pods(baseline, fault.started_mono, back.mono),
             node=node.name,
         )
         run.record("recover_s", back.mono - fault.ended_mono, node=node.name)

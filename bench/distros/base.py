@@ -12,7 +12,10 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 from bench.errors import NotSupportedError, UsageError
 
 if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
     from bench.faults import Link
+    from bench.observers import ClusterObserver
 
 Profile = Literal["fast", "default"]
 PROFILES: tuple[Profile, ...] = ("fast", "default")
@@ -37,6 +40,11 @@ class Timings:
     def detect_bound_s(self) -> float:
         """The longest a healthy control plane may take to mark a silent node not Ready."""
         return self.node_monitor_grace_period_s + 2 * self.node_monitor_period_s
+
+    @property
+    def short_outage_s(self) -> float:
+        """An outage that is detected but shorter than grace period plus toleration."""
+        return self.node_monitor_grace_period_s + self.unreachable_toleration_s / 2
 
     @property
     def evict_bound_s(self) -> float:
@@ -103,6 +111,17 @@ class Distro(abc.ABC):
 
     @property
     @abc.abstractmethod
+    def api(self) -> ApiClient:
+        """A Kubernetes API client for the control plane (direct, not through any link)."""
+
+    def observer(self, namespace: str | None = None) -> ClusterObserver:
+        """Watches of nodes, Leases and pods (of ``namespace``, or all) of this cluster."""
+        from bench.observers import ClusterObserver
+
+        return ClusterObserver(self.api, namespace)
+
+    @property
+    @abc.abstractmethod
     def edge_nodes(self) -> list[EdgeNode]: ...
 
     @property
@@ -122,6 +141,10 @@ class Distro(abc.ABC):
                 return node
         raise KeyError(f"no edge node {name!r}; nodes: {[n.name for n in self.edge_nodes]}")
 
+    def collect_logs(self, dest: Path) -> None:
+        """Copy the logs of every process the driver started into ``dest`` (best effort)."""
+        return None
+
     # Optional abilities; drivers that have them override these.
 
     def edge_pods(self, node: str) -> dict[str, str]:
@@ -134,8 +157,9 @@ class Distro(abc.ABC):
         """The content of a ConfigMap volume file as the edge agent wrote it (None: absent)."""
         raise NotSupportedError(f"{self.name}/{self.provider} has no edge-side view of volumes")
 
-    def probe_link(self, node: str, path: str = "/version") -> float:
-        """Seconds one fresh request to the control plane takes through ``node``'s link."""
+    def probe_link(self, node: str, path: str = "/version") -> tuple[float, int]:
+        """Seconds one fresh request to the control plane takes through ``node``'s link, and
+        the bytes it brought back."""
         raise NotSupportedError(f"{self.name}/{self.provider} cannot probe its links")
 
     def restart_agent(self, node: str) -> None:

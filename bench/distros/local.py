@@ -25,7 +25,6 @@ from bench.controlplane import FAST, LocalControlPlane
 from bench.distros.base import ClusterSpec, Distro, EdgeNode, Timings
 from bench.errors import ClusterError
 from bench.faults import Toxiproxy
-from bench.observers import ClusterObserver
 from bench.procs import Supervised, pid_alive, stop_pid
 
 log = logging.getLogger(__name__)
@@ -119,13 +118,10 @@ class LocalCluster(Distro):
         self.agents[node] = self.start_agent(self.node(node))
         self._write_state()
 
-    def probe_link(self, node: str, path: str = "/version") -> float:
+    def probe_link(self, node: str, path: str = "/version") -> tuple[float, int]:
         started = time.monotonic()
-        self.control_plane.get(path, address=self.node(node).link.listen, timeout=120)
-        return time.monotonic() - started
-
-    def observer(self, namespace: str | None = None) -> ClusterObserver:
-        return ClusterObserver(self.api, namespace)
+        body = self.control_plane.get(path, address=self.node(node).link.listen, timeout=120)
+        return time.monotonic() - started, len(body)
 
     # --- bring-up and teardown ----------------------------------------------------------
 
@@ -153,7 +149,11 @@ class LocalCluster(Distro):
             )
         try:
             self._up()
-        except BaseException:
+        except BaseException as exc:
+            for proc in [*self.control_plane.processes, *self.agents.values()]:
+                exc.add_note(
+                    f"--- last lines of {proc.name} ({proc.log_path.name}):\n{proc.log_tail(5)}"
+                )
             self.down()
             raise
 
@@ -212,6 +212,10 @@ class LocalCluster(Distro):
         tmp = self.state_dir / (STATE_FILE + ".tmp")
         tmp.write_text(json.dumps(state, indent=2) + "\n")
         os.replace(tmp, self.state_dir / STATE_FILE)
+
+    def collect_logs(self, dest: Path) -> None:
+        with contextlib.suppress(OSError):
+            shutil.copytree(self.state_dir / "logs", dest, dirs_exist_ok=True)
 
     def down(self) -> None:
         """Stop agents, the proxy server and the control plane; remove all state."""

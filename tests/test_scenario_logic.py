@@ -1,0 +1,168 @@
+"""The measurements scenarios derive from watch events, on hand-made event sequences."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from bench.errors import ClusterTimeoutError
+from bench.observers import ClusterObserver, Event, EventLog
+from bench.records import EventJournal, Recorder, RunContext
+from bench.scenario import ScenarioRun
+from bench.workload import APP_LABEL
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def node(mono: float, ready: str, name: str = "edge-0", kind: str = "MODIFIED") -> Event:
+    return Event("node", kind, name, name, T0, mono, ready=ready)
+
+
+def lease(mono: float, renew: float, name: str = "edge-0", kind: str = "MODIFIED") -> Event:
+    return Event("lease", kind, name, name, T0, mono, server_time=T0 + dt.timedelta(seconds=renew))
+
+
+def pod(
+    mono: float,
+    uid: str,
+    ready: str = "True",
+    deleting: bool = False,
+    kind: str = "MODIFIED",
+    name: str | None = None,
+) -> Event:
+    return Event(
+        "pod",
+        kind,
+        f"ns/{name or uid}",
+        "edge-0",
+        T0,
+        mono,
+        ready=ready,
+        phase="Running",
+        uid=uid,
+        deleting=deleting,
+        labels=((APP_LABEL, "app"),),
+    )
+
+
+@pytest.fixture
+def observer() -> ClusterObserver:
+    return ClusterObserver(client.ApiClient())  # never started: events are fed by hand
+
+
+@pytest.fixture
+def run(observer: ClusterObserver, tmp_path: Path) -> ScenarioRun:
+    ctx = RunContext("r", "t", "kwok", "local", "fast")
+    return ScenarioRun(
+        cluster=Any,
+        observer=observer,
+        recorder=Recorder(tmp_path, ctx),  # type: ignore[arg-type]
+        journal=EventJournal(tmp_path, "r"),
+        scenario="s",
+        case="c",
+        repeat=0,
+    )
+
+
+def feed(observer: ClusterObserver, *events: Event) -> None:
+    handlers = {"node": observer._on_node, "lease": observer._on_lease, "pod": observer._on_pod}
+    for e in events:
+        handlers[e.kind](e, None)
+
+
+def test_wait_for_sees_events_from_another_thread() -> None:
+    log = EventLog()
+    log.append(node(1.0, "True"))
+    threading.Timer(0.1, lambda: log.append(node(5.0, "Unknown"))).start()
+    got = log.wait_for(lambda e: e.ready == "Unknown", timeout=5, since_mono=2.0)
+    assert got.mono == 5.0
+    with pytest.raises(ClusterTimeoutError, match="no edge-0 Ready within"):
+        log.wait_for(lambda e: e.ready == "Maybe", timeout=0.1, what="edge-0 Ready")
+
+
+def test_a_relist_is_no_heartbeat(observer: ClusterObserver) -> None:
+    feed(
+        observer, lease(1.0, renew=1.0), lease(3.0, renew=3.0), lease(65.0, renew=3.0, kind="SYNC")
+    )
+    assert [e.mono for e in observer.events.snapshot()] == [1.0, 3.0]
+
+
+def test_objects_deleted_while_not_watching_are_forgotten(observer: ClusterObserver) -> None:
+    feed(observer, pod(1.0, "a"), pod(1.0, "b"))
+    forget = observer._watchers[2].on_listed
+    assert forget is not None
+    forget({"ns/a"}, (T0, 9.0))
+    assert set(observer.pods) == {"ns/a"}
+    gone = observer.events.snapshot()[-1]
+    assert (gone.type, gone.uid, gone.mono) == ("DELETED", "b", 9.0)
+
+
+def test_node_events_only_on_ready_or_taint_changes(observer: ClusterObserver) -> None:
+    feed(observer, node(1.0, "True"), node(2.0, "True"), node(3.0, "Unknown"))
+    assert [e.ready for e in observer.events.snapshot()] == ["True", "Unknown"]
+
+
+def test_notready_flaps_and_ready_since(observer: ClusterObserver, run: ScenarioRun) -> None:
+    feed(
+        observer,
+        node(0.0, "True"),
+        node(10.0, "Unknown"),
+        node(12.0, "True"),
+        node(20.0, "Unknown"),
+        node(25.0, "True"),
+        node(40.0, "Unknown"),
+    )
+    assert run.notready_flaps("edge-0", 5.0, 30.0) == 2
+    assert run.notready_flaps("edge-0", 11.0, 30.0) == 1  # already not Ready at 11
+    assert run.notready_flaps("edge-0", 0.0, 50.0) == 3
+    with pytest.raises(AssertionError, match="not Ready"):
+        run.node_ready_since("edge-0")
+    feed(observer, node(41.0, "True"))
+    assert run.node_ready_since("edge-0") == 41.0
+
+
+def test_heartbeat_gap_includes_the_window_edges(
+    observer: ClusterObserver, run: ScenarioRun
+) -> None:
+    feed(observer, lease(1.0, 1.0), lease(3.0, 3.0), lease(11.0, 11.0), lease(12.0, 12.0))
+    assert run.heartbeat_gap_max("edge-0", 2.0, 12.5) == 8.0
+    assert run.heartbeat_gap_max("edge-0", 12.5, 20.0) == 7.5  # no renewal at all
+
+
+def test_deleted_pods_count_uids_once_within_the_window(
+    observer: ClusterObserver, run: ScenarioRun
+) -> None:
+    feed(
+        observer,
+        pod(1.0, "a"),
+        pod(1.0, "b"),
+        pod(1.0, "c"),
+        pod(5.0, "a", deleting=True),
+        pod(5.5, "a", kind="DELETED"),
+        pod(30.0, "b", kind="DELETED"),
+    )
+    assert run.deleted_pods({"a", "b", "c"}, 2.0, 20.0) == 1
+    assert run.deleted_pods({"a", "b", "c"}, 2.0, 40.0) == 2
+
+
+def test_pods_ready_after_restore(observer: ClusterObserver, run: ScenarioRun) -> None:
+    feed(
+        observer,
+        pod(1.0, "a", name="a"),
+        pod(1.0, "b", name="b"),
+        pod(10.0, "a", ready="False", name="a"),
+        pod(10.0, "b", ready="False", name="b"),
+        pod(22.0, "a", name="a"),
+        pod(24.5, "b", name="b"),
+    )
+    assert run.pods_ready_after("ns", "app", "edge-0", restore_mono=20.0) == 4.5
+    feed(observer, pod(30.0, "c", name="c"))  # a pod that was Ready all along counts 0
+    assert run.pods_ready_after("ns", "app", "edge-0", restore_mono=40.0) == 0.0
+    feed(observer, pod(50.0, "d", ready="False", name="d"))
+    assert math.isnan(run.pods_ready_after("ns", "app", "edge-0", restore_mono=40.0))
