@@ -48,6 +48,9 @@ class ToolSet:
     go_directive: str = "1.23.0"
     # Computes replace directives once the required module's go.mod has been downloaded.
     replaces: Callable[[ToolSet, Path], dict[str, str]] | None = field(default=None)
+    # Writes the whole consumer module instead (for modules that need more than replaces).
+    prepare: Callable[[ToolSet, str, dict[str, str]], None] | None = field(default=None)
+    cgo: bool = False
 
     @property
     def bin_dir(self) -> Path:
@@ -86,6 +89,78 @@ def _k8s_version_ldflags(version: str) -> tuple[str, ...]:
     return tuple(flags)
 
 
+_GOSRC = Path(__file__).with_name("gosrc")
+
+
+def _prepare_kubeedge(ts: ToolSet, go: str, env: dict[str, str]) -> None:
+    """KubeEdge's consumer module: its own replace block (a fork of Kubernetes), beehive
+    rebuilt from the newest version the module proxy serves plus edgebench's compatibility
+    patch (the proxy does not serve the beehive KubeEdge v1.20 was released with), and
+    ``hollowedge``, edgebench's configurable variant of KubeEdge's edgemark."""
+    src = ts.src_dir
+    shutil.rmtree(src, ignore_errors=True)
+    (src / "cmd").mkdir(parents=True)
+    own = _GOSRC / "kubeedge"
+    shutil.copy(own / "go.mod", src / "go.mod")
+    shutil.copy(own / "go.sum", src / "go.sum")
+    shutil.copytree(own / "hollowedge", src / "cmd" / "hollowedge")
+    cloudcore = "github.com/kubeedge/kubeedge/cloud/cmd/cloudcore"
+    (src / "tools.go").write_text(f'//go:build tools\n\npackage tools\n\nimport _ "{cloudcore}"\n')
+    # The CRDs cloudcore needs in the API server, from the release's own source.
+    release = json.loads(
+        _go(
+            go,
+            ["mod", "download", "-json", f"{ts.module}@{ts.version}"],
+            src,
+            f"downloading {ts.module}",
+            env,
+        )
+    )
+    crds = ts.bin_dir.parent / "crds"
+    shutil.rmtree(crds, ignore_errors=True)
+    for group in ("devices", "reliablesyncs", "router", "apps", "operations", "policy"):
+        shutil.copytree(Path(release["Dir"]) / "build" / "crds" / group, crds / group)
+    for path in crds.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    info = json.loads(
+        _go(
+            go,
+            ["mod", "download", "-json", f"github.com/kubeedge/beehive@{versions.BEEHIVE_BASE}"],
+            src,
+            "downloading beehive",
+            env,
+        )
+    )
+    beehive = src / "beehive"
+    shutil.copytree(info["Dir"], beehive)
+    for path in sorted(beehive.rglob("*"), reverse=True):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+        if path.name.endswith("_test.go"):
+            path.unlink()
+    for name in ("test", "Godeps"):
+        shutil.rmtree(beehive / name, ignore_errors=True)
+    (beehive / "go.sum").unlink(missing_ok=True)
+    patch = subprocess.run(
+        ["patch", "-p1", "--quiet", "-i", str(own / "beehive-compat.patch")],
+        cwd=beehive,
+        capture_output=True,
+        text=True,
+    )
+    if patch.returncode != 0:
+        raise BuildError(f"applying beehive-compat.patch failed:\n{patch.stdout}{patch.stderr}")
+
+
+def _kubeedge_ldflags(version: str) -> tuple[str, ...]:
+    pkg = "github.com/kubeedge/kubeedge/pkg/version"
+    major, minor = version.removeprefix("v").split(".")[:2]
+    return (
+        f"-X {pkg}.gitVersion={version}",
+        f"-X {pkg}.gitMajor={major}",
+        f"-X {pkg}.gitMinor={minor}",
+        f"-X {pkg}.gitTreeState=clean",
+    )
+
+
 TOOLSETS: dict[str, ToolSet] = {
     ts.name: ts
     for ts in (
@@ -120,6 +195,18 @@ TOOLSETS: dict[str, ToolSet] = {
             version=versions.KWOK,
             module="sigs.k8s.io/kwok",
             binaries={"kwok": "sigs.k8s.io/kwok/cmd/kwok"},
+        ),
+        ToolSet(
+            name="kubeedge",
+            version=versions.KUBEEDGE,
+            module="github.com/kubeedge/kubeedge",
+            binaries={
+                "cloudcore": "github.com/kubeedge/kubeedge/cloud/cmd/cloudcore",
+                "hollowedge": "edgebench.local/kubeedge/cmd/hollowedge",
+            },
+            ldflags=_kubeedge_ldflags(versions.KUBEEDGE),
+            prepare=_prepare_kubeedge,
+            cgo=True,  # edgecore's and cloudcore's SQLite driver is mattn/go-sqlite3
         ),
     )
 }
@@ -319,7 +406,7 @@ def install(ts: ToolSet, log: Callable[[str], None] = print, force: bool = False
             return False
         env = {
             **os.environ,
-            "CGO_ENABLED": "0",
+            "CGO_ENABLED": "1" if ts.cgo else "0",
             "GOFLAGS": "-mod=mod",
             "GOTOOLCHAIN": os.environ.get("GOTOOLCHAIN", "local"),
         }
@@ -328,7 +415,11 @@ def install(ts: ToolSet, log: Callable[[str], None] = print, force: bool = False
             f"building {ts.name} {ts.version} from {ts.module} "
             "(cold builds of large tools take many minutes)"
         )
-        src = _write_consumer_module(ts, go, env)
+        if ts.prepare is not None:
+            ts.prepare(ts, go, env)
+            src = ts.src_dir
+        else:
+            src = _write_consumer_module(ts, go, env)
         _go(go, ["mod", "tidy"], src, f"resolving the dependencies of {ts.name}", env)
         ts.bin_dir.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=ts.bin_dir.parent, prefix=".build-") as tmp:

@@ -8,3 +8,9 @@ ETCD = "v3.5.21"
 # control plane binaries need (v1.32.10+ lack k8s.io/endpointslice or kubectl at this proxy).
 KUBERNETES = "v1.32.9"
 KWOK = "v0.8.0"
+# The only KubeEdge release the module proxy serves (v1.19.1-v1.22.x are refused). It builds
+# against KubeEdge's fork of Kubernetes v1.30.7 (edged is a 1.30 kubelet; within skew of 1.32).
+KUBEEDGE = "v1.20.0"
+# KubeEdge's beehive staging module is not served; this archived release is, and edgebench's
+# patch (bench/gosrc/kubeedge/beehive-compat.patch) brings it to the API v1.20 expects.
+BEEHIVE_BASE = "v1.7.0"

@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 DRIVERS: dict[tuple[str, str], str] = {
     ("kwok", "local"): "bench.distros.kwok:KwokLocal",
     ("vanilla", "local"): "bench.distros.vanilla:VanillaLocal",
+    ("kubeedge", "local"): "bench.distros.kubeedge:KubeEdgeLocal",
 }
-DEFAULT_PROVIDER: dict[str, str] = {"kwok": "local", "vanilla": "local"}
+DEFAULT_PROVIDER: dict[str, str] = {"kwok": "local", "vanilla": "local", "kubeedge": "local"}
 DEFAULT_DISTRO = "kwok"
 
 

@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -72,7 +73,9 @@ class LocalCluster(Distro):
         self.state_dir = clusters_root(spec.state_root) / spec.name
         self.control_plane = LocalControlPlane(spec, self.state_dir, fast=self.FAST_TIMINGS)
         self.toxiproxy: Toxiproxy | None = None
+        self.cloud: list[Supervised] = []  # cloud-side processes besides the control plane
         self.agents: dict[str, Supervised] = {}
+        self.read_only_ports: dict[str, int] = {}  # agents with a kubelet read-only port
         self._nodes: list[EdgeNode] = []
         self._api: client.ApiClient | None = None
 
@@ -112,6 +115,28 @@ class LocalCluster(Distro):
             self._api = kube.api_client(self.kubeconfig)
         return self._api
 
+    def edge_pods(self, node: str) -> dict[str, str]:
+        """The pods a kubelet-based agent itself holds, from its read-only ``/pods`` endpoint.
+
+        The agent keeps running every pod its pod manager holds, also while the control plane
+        is unreachable; the status in that listing is the last one it saw from the cloud
+        (stale during an outage), so a held pod counts as ``Running`` unless it finished.
+        """
+        if node not in self.read_only_ports:
+            return super().edge_pods(node)  # NotSupportedError
+        url = f"http://127.0.0.1:{self.read_only_ports[node]}/pods"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                data = json.load(resp)
+        except OSError as exc:
+            raise ClusterError(f"the agent of {node} does not answer on {url}: {exc}") from exc
+        view = {}
+        for pod in data.get("items") or []:
+            phase = pod.get("status", {}).get("phase", "Unknown")
+            key = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+            view[key] = phase if phase in ("Succeeded", "Failed") else "Running"
+        return view
+
     def restart_agent(self, node: str) -> None:
         """Stop the node's agent and start a new one (with a fake runtime, a reboot)."""
         self.agents[node].stop()
@@ -127,6 +152,10 @@ class LocalCluster(Distro):
 
     def node_names(self) -> list[str]:
         return [f"edge-{i}" for i in range(self.spec.edge_nodes)]
+
+    def start_cloud(self) -> None:
+        """Start cloud-side processes besides the control plane (into ``self.cloud``)."""
+        return None
 
     @abc.abstractmethod
     def start_agent(self, node: EdgeNode) -> Supervised:
@@ -150,7 +179,7 @@ class LocalCluster(Distro):
         try:
             self._up()
         except BaseException as exc:
-            for proc in [*self.control_plane.processes, *self.agents.values()]:
+            for proc in [*self.control_plane.processes, *self.cloud, *self.agents.values()]:
                 exc.add_note(
                     f"--- last lines of {proc.name} ({proc.log_path.name}):\n{proc.log_tail(5)}"
                 )
@@ -162,6 +191,8 @@ class LocalCluster(Distro):
         self.state_dir.mkdir(parents=True)
         self._write_state()
         self.control_plane.start()
+        self._write_state()
+        self.start_cloud()
         self._write_state()
         self.toxiproxy = Toxiproxy.start(
             log_dir=self.state_dir / "logs", detached=self.spec.detached
@@ -185,11 +216,12 @@ class LocalCluster(Distro):
     def check_alive(self) -> None:
         """Raise :class:`ClusterError` naming the first process that died."""
         self.control_plane.check_alive()
-        for agent in self.agents.values():
-            agent.check_alive()
+        for proc in [*self.cloud, *self.agents.values()]:
+            proc.check_alive()
 
     def _pids(self) -> dict[str, int]:
         pids = dict(self.control_plane.pids())
+        pids.update({p.name: p.pid for p in self.cloud if p.pid is not None})
         if self.toxiproxy is not None:
             pids["toxiproxy-server"] = self.toxiproxy.pid
         for name, agent in self.agents.items():
@@ -219,8 +251,8 @@ class LocalCluster(Distro):
 
     def down(self) -> None:
         """Stop agents, the proxy server and the control plane; remove all state."""
-        for agent in self.agents.values():
-            agent.stop()
+        for proc in [*self.agents.values(), *reversed(self.cloud)]:
+            proc.stop()
         if self.toxiproxy is not None:
             with contextlib.suppress(Exception):
                 self.toxiproxy.stop()

@@ -10,16 +10,13 @@ status period (10 s) and Lease duration (40 s, renewed every
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.request
 from typing import ClassVar
 
 from bench import tools
 from bench.controlplane import write_kubeconfig
-from bench.distros.base import ClusterSpec, EdgeNode, Timings
+from bench.distros.base import EdgeNode, Timings
 from bench.distros.local import LocalCluster
-from bench.errors import ClusterError
 from bench.procs import Supervised, free_port
 
 
@@ -34,10 +31,6 @@ class VanillaLocal(LocalCluster):
         unreachable_toleration_s=10,
         not_ready_toleration_s=10,
     )
-
-    def __init__(self, spec: ClusterSpec) -> None:
-        super().__init__(spec)
-        self.read_only_ports: dict[str, int] = {}
 
     def start_agent(self, node: EdgeNode) -> Supervised:
         node_dir = self.state_dir / "nodes" / node.name
@@ -68,24 +61,3 @@ class VanillaLocal(LocalCluster):
             detached=self.spec.detached,
         )
         return agent.start()
-
-    def edge_pods(self, node: str) -> dict[str, str]:
-        """The pods the kubelet itself holds, from its read-only ``/pods`` endpoint.
-
-        The kubelet keeps running every pod its pod manager holds, also while the API server
-        is unreachable; the status in that listing is the last one it saw from the API server
-        (stale during an outage), so a held pod counts as ``Running`` unless it finished.
-        After a restart without the API server the kubelet holds no API-sourced pods at all.
-        """
-        url = f"http://127.0.0.1:{self.read_only_ports[node]}/pods"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                data = json.load(resp)
-        except OSError as exc:
-            raise ClusterError(f"the kubelet of {node} does not answer on {url}: {exc}") from exc
-        view = {}
-        for pod in data.get("items") or []:
-            phase = pod.get("status", {}).get("phase", "Unknown")
-            key = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
-            view[key] = phase if phase in ("Succeeded", "Failed") else "Running"
-        return view
