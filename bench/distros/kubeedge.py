@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import base64
 import os
+import ssl
+import time
+import urllib.error
+import urllib.request
 from typing import Any, ClassVar
 
 import yaml
@@ -118,6 +122,25 @@ class KubeEdgeLocal(LocalCluster):
             raise
         data = (secret.data or {}).get("tokendata")
         return base64.b64decode(data).decode() if data else None
+
+    def probe_link(self, node: str, path: str = "/version") -> tuple[float, int]:
+        """One fresh HTTPS request to cloudhub's https port through the node's link.
+
+        This times the link, it trusts nothing and sends no credentials, so the certificate
+        (cloudcore's own CA) is not verified; any HTTP status counts as an answer.
+        """
+        https = self.link_upstreams()[1]
+        url = f"https://{self.node(node).link.listen_for(https)}{path}"
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(url, context=ctx, timeout=120) as resp:
+                body = resp.read()
+        except urllib.error.HTTPError as exc:
+            body = exc.read()
+        return time.monotonic() - started, len(body)
 
     def link_upstreams(self) -> list[str]:
         return [f"127.0.0.1:{self.ws_port}", f"127.0.0.1:{self.https_port}"]
