@@ -588,16 +588,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``edgebench compare`` on its own, for tests and ``python -m bench.compare``."""
-    from bench.errors import EdgebenchError
+    from bench import cli
 
-    parser = argparse.ArgumentParser(prog="edgebench")
-    add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["compare", *(argv or [])])
-    try:
-        return int(args.func(args))
-    except EdgebenchError as exc:
-        print(f"edgebench: error: {exc}", file=sys.stderr)
-        return exc.exit_status
+    return cli.main(["compare", *(argv or [])])
 
 
 if __name__ == "__main__":

@@ -31,6 +31,17 @@ FAST = Timings(
     unreachable_toleration_s=10,
     not_ready_toleration_s=10,
 )
+# The `fast` profile for kubelet-based agents (kubemark, KubeEdge's edged), whose node status
+# period (10 s) and Lease (40 s, renewed every 10 s) are fixed: the grace period must stay above
+# one renewal interval, or healthy nodes would flap.
+KUBELET_FAST = Timings(
+    node_monitor_grace_period_s=16,
+    node_monitor_period_s=1,
+    node_status_update_period_s=10,
+    node_lease_duration_s=40,
+    unreachable_toleration_s=10,
+    not_ready_toleration_s=10,
+)
 # Kubelet's own defaults for the agent side; the control plane's values are read back from the
 # processes' logged flags once they run (they change between Kubernetes releases).
 AGENT_DEFAULTS = {"node_status_update_period_s": 10.0, "node_lease_duration_s": 40.0}

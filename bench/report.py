@@ -400,16 +400,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``edgebench report`` on its own, for tests and ``python -m bench.report``."""
-    from bench.errors import EdgebenchError
+    from bench import cli
 
-    parser = argparse.ArgumentParser(prog="edgebench")
-    add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["report", *(argv or [])])
-    try:
-        return int(args.func(args))
-    except EdgebenchError as exc:
-        print(f"edgebench: error: {exc}", file=sys.stderr)
-        return exc.exit_status
+    return cli.main(["report", *(argv or [])])
 
 
 if __name__ == "__main__":

@@ -203,6 +203,30 @@ class ScenarioRun:
                 f"{count} pods of {ns}/{app} not Ready on {node} within {timeout:.0f}s: {pods}"
             ) from None
 
+    def recover(
+        self, ns: str, app: str, replicas: int, node: str, fault: Fault, baseline: set[str]
+    ) -> Event:
+        """After a restore that follows a detected outage: wait (bounded) for the node and
+        ``replicas`` pods of ``app`` to be Ready and the cluster back to its baseline, then
+        record ``recover_s``, ``pods_ready_s`` and ``recreated_pods``. Returns the node's
+        Ready event."""
+        __tracebackhide__ = True
+        assert fault.started_mono is not None and fault.ended_mono is not None
+        self.journal_fault(fault, [node])
+        back = self.wait_node(
+            node, ready=True, since_mono=fault.ended_mono, timeout=self.recover_timeout
+        )
+        self.wait_pods_ready(ns, app, replicas, node, self.recover_timeout)
+        self.assert_baseline()
+        self.journal_ready([node], fault.started_mono - 1)
+        live = {p.uid for p in self.live_pods(ns, app, node)}
+        self.record("recover_s", back.mono - fault.ended_mono, node=node)
+        self.record(
+            "pods_ready_s", self.pods_ready_after(ns, app, node, fault.ended_mono), node=node
+        )
+        self.record("recreated_pods", len(live - baseline), node=node)
+        return back
+
     # --- measurements from the event log --------------------------------------------------
 
     def _last_ready_transition(self, match: Callable[[Event], bool]) -> float | None:

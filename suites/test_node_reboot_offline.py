@@ -55,20 +55,4 @@ def test_node_reboot_offline(scenario_run: ScenarioFactory, repeat: int, tolerat
                 settle=2.0,
             )
             time.sleep(max(0.0, outage - (time.monotonic() - fault.started_mono)))
-        assert fault.ended_mono is not None
-        run.journal_fault(fault, [node.name])
-
-        back = run.wait_node(
-            node.name, ready=True, since_mono=fault.ended_mono, timeout=run.recover_timeout
-        )
-        run.wait_pods_ready(ns, "app", REPLICAS, node.name, run.recover_timeout)
-        run.assert_baseline()
-        run.journal_ready([node.name], fault.started_mono - 1)
-        live = {p.uid for p in run.app_pods(ns, "app") if not p.deleting}
-        run.record("recover_s", back.mono - fault.ended_mono, node=node.name)
-        run.record(
-            "pods_ready_s",
-            run.pods_ready_after(ns, "app", node.name, fault.ended_mono),
-            node=node.name,
-        )
-        run.record("recreated_pods", len(live - baseline), node=node.name)
+        run.recover(ns, "app", REPLICAS, node.name, fault, baseline)

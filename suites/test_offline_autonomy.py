@@ -57,17 +57,7 @@ def test_offline_autonomy(
             )
             time.sleep(max(0.0, outage - (time.monotonic() - fault.started_mono)))
             run.record_edge_view("edge_pods_running", node.name, expected)
-        assert fault.ended_mono is not None
-        run.journal_fault(fault, [node.name])
-
-        back = run.wait_node(
-            node.name, ready=True, since_mono=fault.ended_mono, timeout=run.recover_timeout
-        )
-        run.wait_pods_ready(ns, "app", REPLICAS, node.name, run.recover_timeout)
-        run.assert_baseline()
-        run.journal_ready([node.name], fault.started_mono - 1)
-
-        live = {p.uid for p in run.app_pods(ns, "app") if not p.deleting}
+        back = run.recover(ns, "app", REPLICAS, node.name, fault, baseline)
         run.record("detect_s", lost.mono - fault.started_mono, node=node.name)
         # Evictions may still land after the restore, until the node is Ready again.
         run.record(
@@ -75,10 +65,3 @@ def test_offline_autonomy(
             run.deleted_pods(baseline, fault.started_mono, back.mono),
             node=node.name,
         )
-        run.record("recover_s", back.mono - fault.ended_mono, node=node.name)
-        run.record(
-            "pods_ready_s",
-            run.pods_ready_after(ns, "app", node.name, fault.ended_mono),
-            node=node.name,
-        )
-        run.record("recreated_pods", len(live - baseline), node=node.name)

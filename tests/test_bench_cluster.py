@@ -11,20 +11,14 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 from bench.distros.base import ClusterSpec
 from bench.distros.kwok import KwokLocal
-from bench.errors import ToolError
-from fixtures.options import in_ci
+from fixtures.cluster import require_available
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 _names = itertools.count()
 
 
 def _cluster(tmp_path: Path, nodes: int) -> KwokLocal:
-    try:
-        KwokLocal.check_available()
-    except ToolError as exc:
-        if in_ci():
-            pytest.fail(str(exc), pytrace=False)
-        pytest.skip(str(exc))
+    require_available(KwokLocal)
     spec = ClusterSpec(
         name=f"bench-{nodes}-{next(_names)}", edge_nodes=nodes, profile="fast", state_root=tmp_path
     )

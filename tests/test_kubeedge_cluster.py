@@ -10,22 +10,16 @@ import pytest
 from bench import workload
 from bench.distros.base import ClusterSpec
 from bench.distros.kubeedge import KubeEdgeLocal
-from bench.errors import ToolError
 from bench.observers import ClusterObserver
 from bench.procs import port_open, wait_for
-from fixtures.options import in_ci
+from fixtures.cluster import require_available
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 
 @pytest.fixture(scope="module")
 def kubeedge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeEdgeLocal]:
-    try:
-        KubeEdgeLocal.check_available()
-    except ToolError as exc:
-        if in_ci():
-            pytest.fail(str(exc), pytrace=False)
-        pytest.skip(str(exc))
+    require_available(KubeEdgeLocal)
     spec = ClusterSpec(
         name="t-kubeedge",
         edge_nodes=2,

@@ -16,22 +16,16 @@ import pytest
 from bench.distros.base import ClusterSpec
 from bench.distros.kwok import KwokLocal
 from bench.distros.local import clusters_root
-from bench.errors import ToolError
 from bench.observers import ClusterObserver
 from bench.procs import pid_alive, port_open
-from fixtures.options import in_ci
+from fixtures.cluster import require_available
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _require_tools() -> None:
-    try:
-        KwokLocal.check_available()
-    except ToolError as exc:
-        if in_ci():
-            pytest.fail(str(exc), pytrace=False)
-        pytest.skip(str(exc))
+    require_available(KwokLocal)
 
 
 @pytest.fixture(scope="module")

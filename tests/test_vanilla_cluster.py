@@ -10,22 +10,16 @@ import pytest
 from bench import workload
 from bench.distros.base import ClusterSpec
 from bench.distros.vanilla import VanillaLocal
-from bench.errors import ToolError
 from bench.observers import ClusterObserver
 from bench.procs import wait_for
-from fixtures.options import in_ci
+from fixtures.cluster import require_available
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 
 @pytest.fixture(scope="module")
 def vanilla(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VanillaLocal]:
-    try:
-        VanillaLocal.check_available()
-    except ToolError as exc:
-        if in_ci():
-            pytest.fail(str(exc), pytrace=False)
-        pytest.skip(str(exc))
+    require_available(VanillaLocal)
     spec = ClusterSpec(
         name="t-vanilla",
         edge_nodes=2,

@@ -24,6 +24,7 @@ from kubernetes import client, utils
 from kubernetes.client.exceptions import ApiException
 
 from bench import tools
+from bench.controlplane import KUBELET_FAST
 from bench.distros.base import EdgeNode, Timings
 from bench.distros.local import LocalCluster
 from bench.errors import ClusterError
@@ -37,14 +38,7 @@ class KubeEdgeLocal(LocalCluster):
     name = "kubeedge"
     AGENT_BINARIES = ("cloudcore", "hollowedge")
     # edged is a kubelet: node status every 10 s, a Lease of 40 s renewed every 10 s.
-    FAST_TIMINGS: ClassVar[Timings] = Timings(
-        node_monitor_grace_period_s=16,
-        node_monitor_period_s=1,
-        node_status_update_period_s=10,
-        node_lease_duration_s=40,
-        unreachable_toleration_s=10,
-        not_ready_toleration_s=10,
-    )
+    FAST_TIMINGS: ClassVar[Timings] = KUBELET_FAST
 
     @property
     def version(self) -> str:

@@ -14,7 +14,7 @@ import os
 from typing import ClassVar
 
 from bench import tools
-from bench.controlplane import write_kubeconfig
+from bench.controlplane import KUBELET_FAST, write_kubeconfig
 from bench.distros.base import EdgeNode, Timings
 from bench.distros.local import LocalCluster
 from bench.procs import Supervised, free_port
@@ -23,14 +23,7 @@ from bench.procs import Supervised, free_port
 class VanillaLocal(LocalCluster):
     name = "vanilla"
     AGENT_BINARIES = ("kubemark",)
-    FAST_TIMINGS: ClassVar[Timings] = Timings(
-        node_monitor_grace_period_s=16,
-        node_monitor_period_s=1,
-        node_status_update_period_s=10,
-        node_lease_duration_s=40,
-        unreachable_toleration_s=10,
-        not_ready_toleration_s=10,
-    )
+    FAST_TIMINGS: ClassVar[Timings] = KUBELET_FAST
 
     def start_agent(self, node: EdgeNode) -> Supervised:
         node_dir = self.state_dir / "nodes" / node.name
