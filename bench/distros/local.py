@@ -44,6 +44,16 @@ def read_state(state_dir: Path) -> dict[str, Any] | None:
     return data
 
 
+def ours(pid: int) -> bool:
+    """Whether ``pid`` is alive and runs one of edgebench's built tools (a recorded pid may
+    have been reused by an unrelated process since)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return pid_alive(pid) and cmdline.startswith(str(tools.edgebench_home() / "tools"))
+
+
 def destroy(state_dir: Path) -> list[str]:
     """Stop every process a cluster's ``state.json`` names and remove its folder.
 
@@ -52,7 +62,7 @@ def destroy(state_dir: Path) -> list[str]:
     stopped: list[str] = []
     state = read_state(state_dir) or {}
     for name, pid in reversed(list(state.get("pids", {}).items())):
-        if pid_alive(int(pid)):
+        if ours(int(pid)):
             stop_pid(int(pid))
             stopped.append(f"{name} (pid {pid})")
     shutil.rmtree(state_dir, ignore_errors=True)
@@ -171,7 +181,7 @@ class LocalCluster(Distro):
     def up(self) -> None:
         """Start everything; on any failure (or Ctrl-C) stop what was started, then raise."""
         previous = read_state(self.state_dir)
-        if previous and any(pid_alive(int(p)) for p in previous.get("pids", {}).values()):
+        if previous and any(ours(int(p)) for p in previous.get("pids", {}).values()):
             raise ClusterError(
                 f"cluster {self.spec.name!r} is already running (state in {self.state_dir}); "
                 f"stop it with: edgebench down {self.spec.name}"
