@@ -246,10 +246,14 @@ class LocalControlPlane:
                 "--secure-port=0",
             ],
         )
+        # It logs its flags one line at a time: wait for the ones read back below.
         wait_for(
-            lambda: bool(logged_flags(kcm.log_path)),
+            lambda: (
+                {"node-monitor-grace-period", "node-monitor-period"}
+                <= logged_flags(kcm.log_path).keys()
+            ),
             30,
-            "kube-controller-manager to start",
+            "kube-controller-manager to log its node lifecycle settings",
             alive=kcm.check_alive,
         )
         self._timings = self._effective_timings(fast)
