@@ -79,3 +79,17 @@ def test_registry() -> None:
     assert driver_class("kwok").name == "kwok"
     with pytest.raises(UnknownDistroError, match="valid distros"):
         provider_for("nope", None)
+
+
+def test_junit_xml_is_redacted_too(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _conftest(pytester, monkeypatch)
+    jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.c2lnbmF0dXJlc2ln"
+    pytester.makepyfile(f"def test_x():\n    assert False, 'Authorization: Bearer {jwt}'\n")
+    result = pytester.runpytest_subprocess(
+        f"--results-dir={pytester.path / 'res'}", "--run-id=leaky"
+    )
+    result.assert_outcomes(failed=1)
+    junit = (pytester.path / "res" / "leaky" / "junit.xml").read_text()
+    assert "<redacted>" in junit and jwt not in junit
