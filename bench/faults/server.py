@@ -6,7 +6,6 @@ import contextlib
 import functools
 import logging
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,7 +19,7 @@ from bench import tools
 from bench.errors import FaultError
 from bench.faults._api import Api, check_name
 from bench.faults.link import Link
-from bench.procs import die_with_parent_preexec
+from bench.procs import die_with_parent_preexec, free_port
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +29,6 @@ def _as_list(value: str | Sequence[str]) -> list[str]:
     if isinstance(value, Sequence) and not isinstance(value, str):
         return list(value)
     return [cast(str, value)]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _stop_process(proc: subprocess.Popen[bytes], grace: float) -> None:
@@ -105,7 +98,7 @@ class Toxiproxy:
         directory.mkdir(parents=True, exist_ok=True)
         log_path = directory / "toxiproxy-server.log"
         for attempt in range(3):  # the free port may be taken before the server binds it
-            port = _free_port()
+            port = free_port()
             with log_path.open("ab") as out:
                 proc = subprocess.Popen(
                     [str(exe), "-host", "127.0.0.1", "-port", str(port)],
