@@ -144,19 +144,31 @@ class ScenarioRun:
 
     # --- baseline and waits -----------------------------------------------------------------
 
+    def settled(self, node: str) -> bool:
+        """Ready, with a Lease renewal arrived since it last turned Ready: heartbeats flow.
+        (Ready alone is not enough: an agent may post its status once after a reconnect and
+        still fail to renew its Lease, and lose Ready again one grace period later.)"""
+        if self.observer.node_ready(node) != "True":
+            return False
+        since = self._last_ready_transition(lambda e: e.kind == "node" and e.node == node)
+        lease = self.observer.leases.get(node)
+        return since is not None and lease is not None and lease.mono > since
+
     def assert_baseline(self) -> None:
-        """Every edge node Ready, within the recovery bound (a prior case may still settle)."""
+        """Every edge node settled, within the recovery bound (a prior case may still settle)."""
         __tracebackhide__ = True
         names = [n.name for n in self.cluster.edge_nodes]
         try:
             self.observer.events.wait_until(
-                lambda: all(self.observer.node_ready(n) == "True" for n in names),
+                lambda: all(self.settled(n) for n in names),
                 self.recover_timeout,
-                what="every edge node Ready (baseline)",
+                what="every edge node Ready with its heartbeats flowing (baseline)",
             )
         except ClusterTimeoutError:
-            states = {n: self.observer.node_ready(n) for n in names}
-            raise AssertionError(f"baseline: not every edge node is Ready: {states}") from None
+            states = {n: (self.observer.node_ready(n), self.settled(n)) for n in names}
+            raise AssertionError(
+                f"baseline: not every edge node is Ready and heartbeating: {states}"
+            ) from None
 
     def wait_node(self, node: str, ready: bool, since_mono: float, timeout: float) -> Event:
         """The first Ready (or not-Ready) event of ``node`` at or after ``since_mono``."""
@@ -170,9 +182,14 @@ class ScenarioRun:
                 what=f"{node} {want}",
             )
         except ClusterTimeoutError:
+            before = (
+                ""
+                if self._ready_at(node, since_mono) != ready
+                else (f"; it was already {want} when the wait began")
+            )
             raise AssertionError(
                 f"{node} did not turn {want} within {timeout:.0f}s (now: "
-                f"Ready={self.observer.node_ready(node)}); timings {self.cluster.timings}"
+                f"Ready={self.observer.node_ready(node)}{before}); timings {self.cluster.timings}"
             ) from None
 
     def app_pods(self, ns: str, app: str) -> list[Event]:

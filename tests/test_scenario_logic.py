@@ -166,3 +166,14 @@ def test_pods_ready_after_restore(observer: ClusterObserver, run: ScenarioRun) -
     assert run.pods_ready_after("ns", "app", "edge-0", restore_mono=40.0) == 0.0
     feed(observer, pod(50.0, "d", ready="False", name="d"))
     assert math.isnan(run.pods_ready_after("ns", "app", "edge-0", restore_mono=40.0))
+
+
+def test_settled_needs_a_heartbeat_after_turning_ready(
+    observer: ClusterObserver, run: ScenarioRun
+) -> None:
+    feed(observer, lease(5.0, 5.0), node(1.0, "True"), node(8.0, "Unknown"), node(10.0, "True"))
+    assert not run.settled("edge-0")  # Ready again, but no renewal since
+    feed(observer, lease(12.0, 12.0))
+    assert run.settled("edge-0")
+    feed(observer, node(30.0, "Unknown"))
+    assert not run.settled("edge-0")
