@@ -334,11 +334,13 @@ def _session(tmp_path: Path, *args: str, record: bool = True) -> subprocess.Comp
     (run_dir / "measurements.csv").write_text(
         (DATA / "history_new" / "measurements.csv").read_text()
     )
-    hook = f"config._edgebench_results_dir = Path({str(run_dir)!r})" if record else "pass"
+    hook = f"config.stash[RUN_DIR] = Path({str(run_dir)!r})" if record else "pass"
     (tmp_path / "conftest.py").write_text(
         textwrap.dedent(
             f"""
             from pathlib import Path
+
+            from fixtures.results import RUN_DIR
 
             def pytest_configure(config):
                 {hook}
