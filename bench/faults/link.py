@@ -235,6 +235,8 @@ class Flap(Fault):
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30.0)
+            if self._thread.is_alive() and self.error is None:
+                self.error = FaultError("the flap thread did not stop within 30 s")
         self.link._flaps.discard(self)
         if self._down:
             self._set(False)
