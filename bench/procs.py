@@ -88,12 +88,14 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # A zombie is not alive for our purposes.
+    # A zombie is not alive for our purposes, unless it is the leader of threads that are
+    # still exiting (they may still hold its sockets open).
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        threads = len(os.listdir(f"/proc/{pid}/task"))
     except (OSError, IndexError):
         return False
-    return state != "Z"
+    return state != "Z" or threads > 1
 
 
 def stop_pid(pid: int, grace: float = 5.0) -> None:

@@ -100,9 +100,14 @@ def transfer_time(address: str, size: int) -> float:
 
 
 def refuses(address: str) -> bool:
-    """True if a connection to ``address`` is refused right now."""
+    """True if nothing listens on ``address`` right now.
+
+    A connection to a free port of the ephemeral range on loopback can, rarely, connect to
+    itself (TCP simultaneous open: the kernel picked the same port as the source port); such a
+    connection proves no listener, so it counts as refused.
+    """
     try:
-        with connect(address, timeout=2):
-            return False
+        with connect(address, timeout=2) as sock:
+            return bool(sock.getsockname() == sock.getpeername())
     except ConnectionRefusedError:
         return True

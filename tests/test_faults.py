@@ -419,7 +419,8 @@ def test_sigkill_of_parent_leaves_no_orphan(echo: EchoServer, toxiproxy_server_p
     assert info, "child printed nothing"
     shutil.rmtree(Path(info["log"]).parent, ignore_errors=True)  # SIGKILL skips the cleanup
     assert wait_until(lambda: not pid_alive(info["pid"]), 5), "orphaned toxiproxy-server"
-    assert refuses(f"127.0.0.1:{info['api']}") and refuses(info["listen"])
+    # The kernel closes a killed process's sockets as its last thread exits: wait for it.
+    assert wait_until(lambda: refuses(f"127.0.0.1:{info['api']}") and refuses(info["listen"]), 5)
 
 
 CHILD_MISSING = """
