@@ -30,19 +30,8 @@ OPTIONAL_KEY: tuple[str, ...] = ("provider", "profile")
 BETTER_VALUES = frozenset({"lower", "higher", "none"})
 
 # Columns held as categories: few distinct values, many rows.
-_CATEGORY_COLUMNS = (
-    "run_id",
-    "started_at",
-    "distro",
-    "provider",
-    "distro_version",
-    "profile",
-    "scenario",
-    "case",
-    "node",
-    "metric",
-    "unit",
-    "better",
+_CATEGORY_COLUMNS = tuple(
+    c for c in COLUMNS if c not in ("schema_version", "repeat", "value", "note")
 )
 # Spellings of "no value" in the value column. Nothing else becomes NaN: a distro or case
 # named "NA" stays a string.

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
+from frames import one_row
 
 from bench.analysis import (
     key_columns,
@@ -23,15 +23,6 @@ from bench.errors import InputError
 from bench.records import COLUMNS
 
 DATA = Path(__file__).parent / "data"
-
-
-def one_row(frame: pd.DataFrame, **key: str) -> dict[str, Any]:
-    """The single row of ``frame`` matching ``key``, as a dict."""
-    rows = frame
-    for column, value in key.items():
-        rows = rows[rows[column] == value]
-    assert len(rows) == 1, key
-    return {str(k): v for k, v in rows.iloc[0].to_dict().items()}
 
 
 def test_loads_a_run_folder_and_a_csv_path_alike() -> None:

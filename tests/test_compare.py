@@ -10,11 +10,11 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from frames import one_row
 
 from bench.analysis import load_measurements
 from bench.compare import (
@@ -32,15 +32,6 @@ from bench.compare import main as compare_main
 from bench.errors import UsageError
 
 DATA = Path(__file__).parent / "data"
-
-
-def one_row(frame: pd.DataFrame, **key: str) -> dict[str, Any]:
-    """The single row of ``frame`` matching ``key``, as a dict."""
-    rows = frame
-    for column, value in key.items():
-        rows = rows[rows[column] == value]
-    assert len(rows) == 1, key
-    return {str(k): v for k, v in rows.iloc[0].to_dict().items()}
 
 
 REPO = Path(__file__).parent.parent

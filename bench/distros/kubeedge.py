@@ -25,7 +25,7 @@ from kubernetes.client.exceptions import ApiException
 
 from bench import tools
 from bench.controlplane import KUBELET_FAST
-from bench.distros.base import EdgeNode, Timings
+from bench.distros.base import ClusterSpec, EdgeNode, Timings
 from bench.distros.local import LocalCluster
 from bench.errors import ClusterError
 from bench.procs import Supervised, free_port, port_open, wait_for
@@ -39,6 +39,11 @@ class KubeEdgeLocal(LocalCluster):
     AGENT_BINARIES = ("cloudcore", "hollowedge")
     # edged is a kubelet: node status every 10 s, a Lease of 40 s renewed every 10 s.
     FAST_TIMINGS: ClassVar[Timings] = KUBELET_FAST
+
+    def __init__(self, spec: ClusterSpec) -> None:
+        super().__init__(spec)
+        # cloudhub's websocket and https ports, chosen once per cluster
+        self.ws_port, self.https_port = free_port(), free_port()
 
     @property
     def version(self) -> str:
@@ -77,7 +82,6 @@ class KubeEdgeLocal(LocalCluster):
         }
 
     def start_cloud(self) -> None:
-        self.ws_port, self.https_port = free_port(), free_port()
         crds = tools.TOOLSETS["kubeedge"].bin_dir.parent / "crds"
         for path in sorted(crds.rglob("*.yaml")):
             try:
