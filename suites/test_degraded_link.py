@@ -13,10 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench import workload
 from bench.distros.base import EdgeNode
 from bench.faults import Fault
-from bench.scenario import ScenarioFactory
+from bench.scenario import workload
+from bench.scenario.run import ScenarioFactory
 
 pytestmark = pytest.mark.scenario
 SCENARIO = "degraded_link"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench import workload
-from bench.scenario import ScenarioFactory
+from bench.scenario import workload
+from bench.scenario.run import ScenarioFactory
 
 pytestmark = pytest.mark.scenario
 SCENARIO = "link_flapping"

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from bench import workload
 from bench.errors import NotSupportedError
-from bench.scenario import ScenarioFactory, ScenarioRun
+from bench.scenario import workload
+from bench.scenario.run import ScenarioFactory, ScenarioRun
 
 pytestmark = pytest.mark.scenario
 SCENARIO = "metadata_resync"

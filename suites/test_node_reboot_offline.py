@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from bench import workload
-from bench.scenario import ScenarioFactory
+from bench.scenario import workload
+from bench.scenario.run import ScenarioFactory
 
 pytestmark = pytest.mark.scenario
 SCENARIO = "node_reboot_offline"

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from bench import workload
 from bench.distros.base import Timings
-from bench.scenario import ScenarioFactory
+from bench.scenario import workload
+from bench.scenario.run import ScenarioFactory
 
 pytestmark = pytest.mark.scenario
 SCENARIO = "offline_autonomy"

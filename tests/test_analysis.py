@@ -1,4 +1,4 @@
-"""Loading result CSVs strictly and summarising them (bench.analysis)."""
+"""Loading result CSVs strictly and summarising them (bench.results.analysis)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from frames import one_row
 
-from bench.analysis import (
+from bench.errors import InputError
+from bench.results.analysis import (
     key_columns,
     load_measurements,
     read_events,
@@ -19,8 +20,7 @@ from bench.analysis import (
     side_by_side_cells,
     summarize,
 )
-from bench.errors import InputError
-from bench.records import COLUMNS
+from bench.results.records import COLUMNS
 
 DATA = Path(__file__).parent / "data"
 

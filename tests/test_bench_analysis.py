@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.compare import Rule, compare_paths
-from bench.records import COLUMNS
-from bench.report import write_report
+from bench.results.compare import Rule, compare_paths
+from bench.results.records import COLUMNS
+from bench.results.report import write_report
 
 ROWS = 1_000_000
 BASE_RUNS = 20

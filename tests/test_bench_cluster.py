@@ -10,7 +10,7 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from bench.distros.base import ClusterSpec
-from bench.distros.kwok import KwokLocal
+from bench.distros.local.kwok import KwokLocal
 from fixtures.cluster import require_available
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]

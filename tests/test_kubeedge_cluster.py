@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench import workload
 from bench.distros.base import ClusterSpec
-from bench.distros.kubeedge import KubeEdgeLocal
-from bench.observers import ClusterObserver
+from bench.distros.local.kubeedge import KubeEdgeLocal
+from bench.observe.watch import ClusterObserver
 from bench.procs import port_open, wait_for
+from bench.scenario import workload
 from fixtures.cluster import require_available
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.records import (
+from bench.results.records import (
     COLUMNS,
     EVENT_COLUMNS,
     EventJournal,
@@ -102,7 +102,7 @@ def test_a_run_killed_midway_still_parses(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
-        from bench.records import Recorder, RunContext
+        from bench.results.records import Recorder, RunContext
         rec = Recorder({str(tmp_path)!r}, RunContext("r", "t", "kwok", "local", "fast"))
         i = 0
         while True:

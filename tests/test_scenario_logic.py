@@ -12,10 +12,10 @@ import pytest
 from kubernetes import client
 
 from bench.errors import ClusterTimeoutError
-from bench.observers import ClusterObserver, Event, EventLog
-from bench.records import EventJournal, Recorder, RunContext
-from bench.scenario import ScenarioRun
-from bench.workload import APP_LABEL
+from bench.observe.watch import ClusterObserver, Event, EventLog
+from bench.results.records import EventJournal, Recorder, RunContext
+from bench.scenario.run import ScenarioRun
+from bench.scenario.workload import APP_LABEL
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 

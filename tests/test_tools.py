@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import tools
+from bench.build import tools
 from bench.cli import main
 from bench.errors import BuildError, ToolchainMissingError, ToolError, UsageError
 

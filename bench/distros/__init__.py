@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 
 # (distro, provider) -> "module:Class"
 DRIVERS: dict[tuple[str, str], str] = {
-    ("kwok", "local"): "bench.distros.kwok:KwokLocal",
-    ("vanilla", "local"): "bench.distros.vanilla:VanillaLocal",
-    ("kubeedge", "local"): "bench.distros.kubeedge:KubeEdgeLocal",
+    ("kwok", "local"): "bench.distros.local.kwok:KwokLocal",
+    ("vanilla", "local"): "bench.distros.local.vanilla:VanillaLocal",
+    ("kubeedge", "local"): "bench.distros.local.kubeedge:KubeEdgeLocal",
 }
 DEFAULT_PROVIDER: dict[str, str] = {"kwok": "local", "vanilla": "local", "kubeedge": "local"}
 DEFAULT_DISTRO = "kwok"

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
     from bench.faults import Link
-    from bench.observers import ClusterObserver
+    from bench.observe.watch import ClusterObserver
 
 Profile = Literal["fast", "default"]
 PROFILES: tuple[Profile, ...] = ("fast", "default")
@@ -116,7 +116,7 @@ class Distro(abc.ABC):
 
     def observer(self, namespace: str | None = None) -> ClusterObserver:
         """Watches of nodes, Leases and pods (of ``namespace``, or all) of this cluster."""
-        from bench.observers import ClusterObserver
+        from bench.observe.watch import ClusterObserver
 
         return ClusterObserver(self.api, namespace)
 

@@ -13,9 +13,9 @@
 Toxiproxy is TCP-only: there is no packet loss and no UDP.
 """
 
-from bench.faults._api import DIRECTIONS, TOXIC_TYPES, Direction
-from bench.faults.link import Cut, Fault, Flap, Link, Proxy, ToxicFault
-from bench.faults.server import Toxiproxy
+from bench.faults.toxiproxy.api import DIRECTIONS, TOXIC_TYPES, Direction
+from bench.faults.toxiproxy.link import Cut, Fault, Flap, Link, Proxy, ToxicFault
+from bench.faults.toxiproxy.server import Toxiproxy
 
 __all__ = [
     "DIRECTIONS",

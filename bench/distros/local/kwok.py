@@ -12,10 +12,10 @@ from typing import Any
 
 import yaml
 
-from bench import tools
-from bench.controlplane import write_kubeconfig
+from bench.build import tools
 from bench.distros.base import EdgeNode
-from bench.distros.local import LocalCluster
+from bench.distros.local.cluster import LocalCluster
+from bench.distros.local.controlplane import write_kubeconfig
 from bench.procs import Supervised
 
 _STAGES = Path(__file__).with_name("kwok_stages.yaml")

@@ -12,5 +12,5 @@ KWOK = "v0.8.0"
 # against KubeEdge's fork of Kubernetes v1.30.7 (edged is a 1.30 kubelet; within skew of 1.32).
 KUBEEDGE = "v1.20.0"
 # KubeEdge's beehive staging module is not served; this archived release is, and edgebench's
-# patch (bench/gosrc/kubeedge/beehive-compat.patch) brings it to the API v1.20 expects.
+# patch (bench/build/gosrc/kubeedge/beehive-compat.patch) brings it to the API v1.20 expects.
 BEEHIVE_BASE = "v1.7.0"

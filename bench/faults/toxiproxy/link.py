@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from bench.errors import FaultError
-from bench.faults._api import (
+from bench.faults.toxiproxy.api import (
     Api,
     Direction,
     check_direction,

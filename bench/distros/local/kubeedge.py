@@ -23,10 +23,10 @@ import yaml
 from kubernetes import client, utils
 from kubernetes.client.exceptions import ApiException
 
-from bench import tools
-from bench.controlplane import KUBELET_FAST
+from bench.build import tools
 from bench.distros.base import ClusterSpec, EdgeNode, Timings
-from bench.distros.local import LocalCluster
+from bench.distros.local.cluster import LocalCluster
+from bench.distros.local.controlplane import KUBELET_FAST
 from bench.errors import ClusterError
 from bench.procs import Supervised, free_port, port_open, wait_for
 

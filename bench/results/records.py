@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import __version__
-from bench.metrics import metric
+from bench.results.metrics import metric
 
 SCHEMA_VERSION = 1
 COLUMNS: tuple[str, ...] = (
@@ -313,7 +313,7 @@ class RunInfo:
 
     def as_dict(self) -> dict[str, Any]:
         ctx = self.context
-        repo = Path(__file__).resolve().parent.parent
+        repo = Path(__file__).resolve().parents[2]
         return _sanitize(
             {
                 "schema_version": SCHEMA_VERSION,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.distros import DEFAULT_DISTRO, distro_names, driver_class
 from bench.distros.base import PROFILES, ClusterSpec
-from bench.distros.local import clusters_root, destroy, read_state
+from bench.distros.local.cluster import clusters_root, destroy, read_state
 from bench.errors import ClusterError, UsageError
 
 

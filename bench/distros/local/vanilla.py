@@ -13,10 +13,10 @@ from __future__ import annotations
 import os
 from typing import ClassVar
 
-from bench import tools
-from bench.controlplane import KUBELET_FAST, write_kubeconfig
+from bench.build import tools
 from bench.distros.base import EdgeNode, Timings
-from bench.distros.local import LocalCluster
+from bench.distros.local.cluster import LocalCluster
+from bench.distros.local.controlplane import KUBELET_FAST, write_kubeconfig
 from bench.procs import Supervised, free_port
 
 

@@ -2,7 +2,7 @@
 
 ``load_measurements`` is the only function here that touches the file system; everything else
 takes a DataFrame and returns one, so it can be tested on small golden CSVs and reused by
-``bench.compare``, ``bench.report`` and the pytest plugin alike.
+``bench.results.compare``, ``bench.results.report`` and the pytest plugin alike.
 
 A *source* is a run folder (holding ``measurements.csv``), a ``measurements.csv`` path, or a
 folder of run folders (every ``*/measurements.csv`` one level below it, in name order, which
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import InputError
-from bench.records import COLUMNS, EVENT_COLUMNS, EVENTS, MEASUREMENTS, SCHEMA_VERSION
+from bench.results.records import COLUMNS, EVENT_COLUMNS, EVENTS, MEASUREMENTS, SCHEMA_VERSION
 
 EVENT_KINDS = frozenset({"ready", "fault_start", "fault_end"})
 
@@ -113,7 +113,7 @@ def read_measurements(path: Path, columns: Sequence[str] | None = None) -> pd.Da
     """Read one ``measurements.csv`` strictly; InputError naming the file and line if bad.
 
     ``columns`` limits the columns returned (schema_version and better are always checked and
-    kept); by default every column of :data:`bench.records.COLUMNS`.
+    kept); by default every column of :data:`bench.results.records.COLUMNS`.
     """
     header = _check_text_header(path, COLUMNS)
     wanted = list(COLUMNS) if columns is None else [c for c in COLUMNS if c in columns]

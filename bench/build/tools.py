@@ -5,7 +5,7 @@ Every tool is built from its published Go module with the local Go toolchain int
 ``~/.cache/edgebench``). A tool set that is already there is never rebuilt.
 
 A tool set is one consumer Go module that requires the published module at a pinned version
-(see :mod:`bench.versions`) and builds one or more of its commands.
+(see :mod:`bench.build.versions`) and builds one or more of its commands.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import versions
+from bench.build import versions
 from bench.errors import BuildError, ToolchainMissingError, ToolError, UsageError
 
 MIN_GO = (1, 23)

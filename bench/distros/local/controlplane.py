@@ -16,8 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from bench import pki, tools
+from bench.build import tools
 from bench.distros.base import ClusterSpec, Profile, Timings
+from bench.distros.local import pki
 from bench.errors import ClusterError
 from bench.procs import Supervised, free_port, port_open, wait_for
 

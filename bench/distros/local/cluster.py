@@ -21,9 +21,10 @@ from typing import Any, ClassVar
 
 from kubernetes import client
 
-from bench import kube, tools
-from bench.controlplane import FAST, LocalControlPlane
+from bench import kube
+from bench.build import tools
 from bench.distros.base import ClusterSpec, Distro, EdgeNode, Timings
+from bench.distros.local.controlplane import FAST, LocalControlPlane
 from bench.errors import ClusterError
 from bench.faults import Toxiproxy
 from bench.procs import Supervised, pid_alive, stop_pid
@@ -73,7 +74,7 @@ class LocalCluster(Distro):
     """Control plane + Toxiproxy + one agent per edge node, all on this machine."""
 
     provider = "local"
-    #: binaries (from bench.tools) this driver needs besides the control plane's
+    #: binaries (from bench.build.tools) this driver needs besides the control plane's
     AGENT_BINARIES: tuple[str, ...] = ()
     #: the ``fast`` profile; agents whose heartbeat periods are fixed need longer grace
     FAST_TIMINGS: ClassVar[Timings] = FAST

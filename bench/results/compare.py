@@ -130,7 +130,7 @@ _GATE_RE = re.compile(
 def parse_gate(text: str, known_metrics: Sequence[str] | None = None) -> Gate:
     """Parse ``[METRIC:][p50:]N%`` or ``[METRIC:][p50:]N`` into a gate; UsageError if bad.
 
-    ``known_metrics`` (default: the catalogue in :mod:`bench.metrics`) guards against typos,
+    ``known_metrics`` (default: the catalogue in :mod:`bench.results.metrics`) guards against typos,
     which would otherwise silently leave a metric ungated.
     """
     match = _GATE_RE.match(text.strip())
@@ -149,7 +149,7 @@ def parse_gate(text: str, known_metrics: Sequence[str] | None = None) -> Gate:
         )
     if metric != ANY_METRIC:
         if known_metrics is None:
-            from bench.metrics import METRICS
+            from bench.results.metrics import METRICS
 
             known_metrics = list(METRICS)
         if metric not in known_metrics:
@@ -314,7 +314,7 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, rule: Rule | None = None) -> 
     import numpy as np
     import pandas as pd
 
-    from bench.analysis import concat_frames, key_columns
+    from bench.results.analysis import concat_frames, key_columns
 
     rule = rule or Rule()
     new_runs = list(new["run_id"].unique())
@@ -538,7 +538,7 @@ def compare_paths(
     base: Sequence[str], new: Sequence[str], rule: Rule
 ) -> tuple[pd.DataFrame, list[str]]:
     """Load BASE and NEW sources and compare them; returns the result and notices."""
-    from bench.analysis import BASE_KEY, OPTIONAL_KEY, load_measurements
+    from bench.results.analysis import BASE_KEY, OPTIONAL_KEY, load_measurements
 
     columns = ["run_id", *BASE_KEY, *OPTIONAL_KEY, "unit", "better", "value"]
     base_frame = load_measurements(base, columns)
@@ -587,7 +587,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``edgebench compare`` on its own, for tests and ``python -m bench.compare``."""
+    """``edgebench compare`` on its own, for tests and ``python -m bench.results.compare``."""
     from bench import cli
 
     return cli.main(["compare", *(argv or [])])

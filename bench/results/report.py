@@ -1,8 +1,8 @@
 """``edgebench report``: summary tables, Markdown and a self-contained HTML page, PNG plots.
 
-The tables come from the pure functions in :mod:`bench.analysis`; this module renders them and
-draws plots with matplotlib's object API (no pyplot state, the Agg canvas). Output goes into the
-first run folder, or ``--out DIR``:
+The tables come from the pure functions in :mod:`bench.results.analysis`; this module renders
+them and draws plots with matplotlib's object API (no pyplot state, the Agg canvas). Output
+goes into the first run folder, or ``--out DIR``:
 
 * ``report.md``: run list, a summary table per scenario, a side-by-side table per scenario
   (distros as columns) and links to the plots;
@@ -59,7 +59,7 @@ class Plot:
 
 def report_tables(frame: pd.DataFrame) -> ReportTables:
     """The run list, the per-key summary and the side-by-side table of ``frame``."""
-    from bench.analysis import side_by_side_cells, summarize
+    from bench.results.analysis import side_by_side_cells, summarize
 
     run_columns = ["run_id", "started_at", "distro", "provider", "distro_version", "profile"]
     runs = frame.groupby(run_columns, observed=True, sort=True).size().rename("rows").reset_index()
@@ -321,7 +321,7 @@ def load_events(sources: Sequence[str | Path]) -> pd.DataFrame | None:
     """The node events of every run folder behind ``sources``, or None if none has any."""
     import pandas as pd
 
-    from bench.analysis import read_events, resolve_sources
+    from bench.results.analysis import read_events, resolve_sources
 
     frames = []
     for csv_path in resolve_sources(sources):
@@ -344,7 +344,7 @@ def write_report(
     sources: Sequence[str | Path], out_dir: Path | None = None, plots: bool = True
 ) -> Written:
     """Load ``sources``, write report.md, report.html and the PNGs into ``out_dir``."""
-    from bench.analysis import load_measurements, run_dir_of
+    from bench.results.analysis import load_measurements, run_dir_of
 
     frame = load_measurements(sources)
     events = load_events(sources)
@@ -399,7 +399,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``edgebench report`` on its own, for tests and ``python -m bench.report``."""
+    """``edgebench report`` on its own, for tests and ``python -m bench.results.report``."""
     from bench import cli
 
     return cli.main(["report", *(argv or [])])

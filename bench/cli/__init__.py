@@ -16,10 +16,10 @@ from bench.errors import EdgebenchError
 
 # Command modules, imported lazily so ``edgebench tools`` does not pay for pandas.
 _COMMAND_MODULES = (
-    "bench.tools",
-    "bench.cluster_cli",
-    "bench.report",
-    "bench.compare",
+    "bench.build.tools",
+    "bench.cli.cluster",
+    "bench.results.report",
+    "bench.results.compare",
 )
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import cast
 
-from bench import tools
+from bench.build import tools
 from bench.errors import FaultError
-from bench.faults._api import Api, check_name
-from bench.faults.link import Link
+from bench.faults.toxiproxy.api import Api, check_name
+from bench.faults.toxiproxy.link import Link
 from bench.procs import die_with_parent_preexec, free_port
 
 log = logging.getLogger(__name__)

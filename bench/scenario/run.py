@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from bench.distros.base import Distro
 from bench.errors import ClusterError, ClusterTimeoutError, NotSupportedError
 from bench.faults import Fault
-from bench.observers import ClusterObserver, Event
-from bench.records import EventJournal, Recorder
-from bench.workload import APP_LABEL
+from bench.observe.watch import ClusterObserver, Event
+from bench.results.records import EventJournal, Recorder
+from bench.scenario.workload import APP_LABEL
 
 
 def _is_ready(event: Event) -> bool:
