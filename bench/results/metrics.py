@@ -24,8 +24,36 @@ _ALL = [
     Metric("detect_s", "s", "lower", "link cut to the node leaving Ready in the control plane"),
     Metric("evicted_pods", "count", "lower", "pods on the node deleted during the outage"),
     Metric("edge_pods_running", "ratio", "higher", "edge-side view of pods running at outage end"),
-    Metric("recover_s", "s", "lower", "link restore to the node Ready again"),
-    Metric("pods_ready_s", "s", "lower", "link restore to all the node's pods Ready"),
+    Metric("first_ready_s", "s", "lower", "link restore to the node's first Ready (may relapse)"),
+    Metric(
+        "stable_recover_s",
+        "s",
+        "lower",
+        "link restore to the node Ready and staying Ready for one grace period plus one Lease "
+        "renewal (the headline recovery figure)",
+    ),
+    Metric(
+        "relapses",
+        "count",
+        "lower",
+        "Ready to not-Ready transitions between the first Ready after the restore and the "
+        "stable point",
+    ),
+    Metric(
+        "notready_span_s",
+        "s",
+        "lower",
+        "first not-Ready after the cut to stable recovery: how long the control plane saw the "
+        "node down (what decides evictions)",
+    ),
+    Metric("pods_first_ready_s", "s", "lower", "link restore to all the node's pods first Ready"),
+    Metric(
+        "pods_stable_s",
+        "s",
+        "lower",
+        "link restore to all the node's pods Ready and staying Ready (no relapse until the node "
+        "is stable)",
+    ),
     Metric("recreated_pods", "count", "lower", "pods recreated under a new UID after the outage"),
     Metric(
         "edge_pods_running_after_reboot",
@@ -45,7 +73,12 @@ _ALL = [
     Metric("notready_flaps", "count", "lower", "Ready to not-Ready transitions in the window"),
     Metric("pod_start_s", "s", "lower", "creation to Running of a new pod pinned to the node"),
     Metric("heartbeat_gap_max_s", "s", "lower", "largest gap between Lease renewals"),
-    Metric("converge_s", "s", "lower", "last restore to a stable, fully Ready node"),
+    Metric(
+        "converge_s",
+        "s",
+        "lower",
+        "last restore of a flapping link to the node Ready and staying Ready (stable)",
+    ),
     Metric("fault_apply_s", "s", "lower", "time to apply a Toxiproxy fault"),
     Metric("fault_remove_s", "s", "lower", "time to remove a Toxiproxy fault"),
     Metric("bringup_s", "s", "lower", "cluster start to every edge node Ready"),
@@ -53,6 +86,16 @@ _ALL = [
 ]
 
 METRICS: dict[str, Metric] = {m.name: m for m in _ALL}
+
+#: How metric names of ``schema_version`` 1 files are read today. A metric that kept its
+#: meaning under a new name is renamed; one whose definition changed gets a ``@v1`` suffix, so
+#: it is never compared with today's meaning (it shows as missing/added instead).
+#: v1 -> v2: recovery is measured to the stable point (no relapse), not to the first Ready.
+V1_METRICS: dict[str, str] = {
+    "recover_s": "first_ready_s",  # v1 recover_s was restore -> first Ready
+    "pods_ready_s": "pods_first_ready_s",  # v1 pods_ready_s was restore -> pods first Ready
+    "converge_s": "converge_s@v1",  # v1: last restore -> last Ready transition (may relapse)
+}
 
 
 def metric(name: str) -> Metric:
