@@ -7,5 +7,6 @@ pytest_plugins = [
     "fixtures.faults",
     "fixtures.cluster",
     "fixtures.scenario",
+    "fixtures.capabilities",
     "fixtures.compare",
 ]

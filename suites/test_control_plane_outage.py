@@ -1,15 +1,15 @@
 """control_plane_outage: every edge node loses the control plane at once, then all reconnect.
 
-Measures the edge-side view during the outage and each node's recovery on mass reconnect.
+Measures the edge-side view during the outage, each node's recovery on mass reconnect against
+its own link's restore, and the whole site's (the last node stable).
 """
 
 from __future__ import annotations
 
-import contextlib
-import time
-
 import pytest
 
+from bench.faults import CutMode
+from bench.observe import timeline
 from bench.scenario import workload
 from bench.scenario.run import ScenarioFactory
 
@@ -19,10 +19,14 @@ REPLICAS = 2
 
 
 @pytest.mark.parametrize("case", [pytest.param("all-nodes", marks=pytest.mark.smoke)])
-def test_control_plane_outage(scenario_run: ScenarioFactory, repeat: int, case: str) -> None:
-    run = scenario_run(SCENARIO, case, repeat)
+def test_control_plane_outage(
+    scenario_run: ScenarioFactory, repeat: int, cut_mode: CutMode, case: str
+) -> None:
+    run = scenario_run(SCENARIO, f"{case}/{cut_mode}", repeat)
     nodes = run.cluster.edge_nodes
-    outage = run.cluster.timings.short_outage_s
+    names = [n.name for n in nodes]
+    run.expect(["edge_pods_running", "first_ready_s", "stable_recover_s", "relapses"], names)
+    run.expect(["stable_recover_s", "relapses"], ["site"])
 
     with workload.namespace(run.cluster.api, "eb-cpout") as ns:
         expected: dict[str, list[str]] = {}
@@ -33,27 +37,21 @@ def test_control_plane_outage(scenario_run: ScenarioFactory, repeat: int, case: 
             run.wait_pods_ready(ns, app, REPLICAS, node.name, run.recover_timeout)
             expected[node.name] = [p.name for p in run.app_pods(ns, app)]
 
-        with contextlib.ExitStack() as stack:
-            faults = [stack.enter_context(node.link.cut()) for node in nodes]
-            starts = [f.started_mono for f in faults]
-            assert all(m is not None for m in starts)
-            cut_at = max(m for m in starts if m is not None)
-            for node in nodes:  # the fault had its effect on every node
-                run.wait_node(node.name, ready=False, since_mono=cut_at, timeout=run.detect_timeout)
-            time.sleep(max(0.0, outage - (time.monotonic() - cut_at)))
+        with run.outage(nodes, cut_mode, run.cluster.timings.short_outage_s) as outage:
             for node in nodes:
                 run.record_edge_view("edge_pods_running", node.name, expected[node.name])
-        for node, fault in zip(nodes, faults, strict=True):
-            run.journal_fault(fault, [node.name])
 
-        # Every node against its own link's restore (the stack restores them in turn).
-        for node, fault in zip(nodes, faults, strict=True):
-            assert fault.ended_mono is not None
-            back = run.wait_node(
-                node.name, ready=True, since_mono=fault.ended_mono, timeout=run.recover_timeout
-            )
-            run.record("recover_s", back.mono - fault.ended_mono, node=node.name)
+        # Every node against its own link's restore (the links are restored in turn).
+        recoveries = []
+        for node in nodes:
+            fault = outage.fault(node.name)
+            assert fault.started_mono is not None and fault.ended_mono is not None
+            rec = run.node_recovery(node.name, fault.started_mono, fault.ended_mono)
+            run.record_recovery(rec)
+            recoveries.append(rec)
+        site = timeline.site_recovery(recoveries)
+        run.record("stable_recover_s", site.stable_recover_s, node="site", note=site.note)
+        run.record("relapses", site.relapses, node="site", note="summed over the nodes")
         for node in nodes:
             run.wait_pods_ready(ns, f"app-{node.name}", REPLICAS, node.name, run.recover_timeout)
         run.assert_baseline()
-        run.journal_ready([n.name for n in nodes], cut_at - 1)

@@ -1,13 +1,14 @@
 """link_flapping: the link goes down and up repeatedly, with periods around the grace period.
 
-Counts not-Ready flaps and evictions during the flapping, then times how long the node takes
-to converge to a stable Ready state after the link stays up.
+Counts not-Ready flaps and evictions until the node is stable again, and times how long the
+node takes after the last restore to be Ready and stay Ready (``converge_s``).
 """
 
 from __future__ import annotations
 
 import pytest
 
+from bench.faults import CutMode
 from bench.scenario import workload
 from bench.scenario.run import ScenarioFactory
 
@@ -25,11 +26,16 @@ CYCLES = 3
     ],
 )
 def test_link_flapping(
-    scenario_run: ScenarioFactory, repeat: int, down_factor: float, up_factor: float
+    scenario_run: ScenarioFactory,
+    repeat: int,
+    cut_mode: CutMode,
+    down_factor: float,
+    up_factor: float,
 ) -> None:
-    case = f"down-{down_factor:g}x-up-{up_factor:g}x-grace"
+    case = f"down-{down_factor:g}x-up-{up_factor:g}x-grace/{cut_mode}"
     run = scenario_run(SCENARIO, case, repeat)
     node = run.cluster.edge_nodes[0]
+    run.expect(["notready_flaps", "evicted_pods", "converge_s", "relapses"], [node.name])
     t = run.cluster.timings
     down_s = down_factor * t.node_monitor_grace_period_s
     up_s = up_factor * t.node_monitor_grace_period_s
@@ -39,23 +45,22 @@ def test_link_flapping(
         run.wait_pods_ready(ns, "app", REPLICAS, node.name, run.recover_timeout)
         baseline = {p.uid for p in run.app_pods(ns, "app")}
 
-        with node.link.flap(up_s=up_s, down_s=down_s, cycles=CYCLES) as flap:
+        with node.link.flap(up_s=up_s, down_s=down_s, cycles=CYCLES, mode=cut_mode) as flap:
             assert flap.started_mono is not None
             flap.wait(timeout=CYCLES * (up_s + down_s) + 30)
         end = flap.last_up_mono
-        assert end is not None
-        run.journal_fault(flap, [node.name])
         start = flap.started_mono
+        assert end is not None
 
         # The fault must have had an effect: heartbeats stalled for most of a down period.
         gap = run.heartbeat_gap_max(node.name, start, end)
         assert gap >= 0.8 * down_s, f"lease renewals never stalled (max gap {gap:.1f}s)"
 
-        run.wait_pods_ready(ns, "app", REPLICAS, node.name, run.recover_timeout)
-        run.assert_baseline()  # node Ready again (or still): the flapping is over
-        ready_since = run.node_ready_since(node.name)
-        settled = max(end, ready_since)  # evictions and flaps count until the node is back
-        run.journal_ready([node.name], start - 1)
+        rec = run.node_recovery(node.name, start, end)
+        settled = rec.stable_mono if rec.stable_mono is not None else rec.until_mono
+        run.record("converge_s", rec.stable_recover_s, node=node.name, note=rec.note)
+        run.record("relapses", rec.relapses, node=node.name, note="after the last restore")
         run.record("notready_flaps", run.notready_flaps(node.name, start, settled), node=node.name)
         run.record("evicted_pods", run.deleted_pods(baseline, start, settled), node=node.name)
-        run.record("converge_s", settled - end, node=node.name)
+        run.wait_pods_ready(ns, "app", REPLICAS, node.name, run.recover_timeout)
+        run.assert_baseline()

@@ -8,7 +8,6 @@ node. After the restore the suite waits (bounded) until every change is applied 
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +15,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from bench.errors import NotSupportedError
+from bench.faults import CutMode
+from bench.model import Capability
 from bench.scenario import workload
 from bench.scenario.run import ScenarioFactory, ScenarioRun
 
@@ -29,10 +29,9 @@ POLL_S = 0.2  # the edge-side views are local endpoints and files: polled, not w
 def _edge_agrees(run: ScenarioRun, ns: str, node: str) -> bool | None:
     """Whether the pods the edge agent holds in ``ns`` are exactly the control plane's live
     pods of ``node`` in ``ns``; None when the agent has no edge-side view."""
-    try:
-        view = run.edge_view(node)
-    except NotSupportedError:
+    if Capability.EDGE_POD_VIEW not in run.cluster.CAPABILITIES:
         return None
+    view = run.edge_view(node)
     held = {
         name for name, phase in view.items() if name.startswith(f"{ns}/") and phase == "Running"
     }
@@ -43,14 +42,15 @@ def _edge_agrees(run: ScenarioRun, ns: str, node: str) -> bool | None:
 
 
 @pytest.mark.parametrize("case", [pytest.param("cm-scale-delete-create", marks=pytest.mark.smoke)])
-def test_metadata_resync(scenario_run: ScenarioFactory, repeat: int, case: str) -> None:
-    run = scenario_run(SCENARIO, case, repeat)
+def test_metadata_resync(
+    scenario_run: ScenarioFactory, repeat: int, cut_mode: CutMode, case: str
+) -> None:
+    run = scenario_run(SCENARIO, f"{case}/{cut_mode}", repeat)
     cluster = run.cluster
     api = cluster.api
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
     node = cluster.edge_nodes[0]
-    t = cluster.timings
-    outage = t.short_outage_s
+    run.expect(["lost_updates", "resync_s", "stale_status_s"], [node.name])
 
     with workload.namespace(api, "eb-resync") as ns:
         cm: Any = {"metadata": {"name": "settings"}, "data": {"mode": "before"}}
@@ -79,21 +79,16 @@ def test_metadata_resync(scenario_run: ScenarioFactory, repeat: int, case: str) 
         reader_uid = run.app_pods(ns, "reader")[0].uid
         victim = sorted(p.name for p in run.app_pods(ns, "app"))[0]
 
-        with node.link.cut() as fault:
-            assert fault.started_mono is not None
-            run.wait_node(
-                node.name, ready=False, since_mono=fault.started_mono, timeout=run.detect_timeout
-            )
+        with run.outage([node], cut_mode, cluster.timings.short_outage_s) as outage:
             patch: Any = {"data": {"mode": "after"}}
             core.patch_namespaced_config_map("settings", ns, patch)
             scale: Any = {"spec": {"replicas": REPLICAS + 1}}
             apps.patch_namespaced_deployment_scale("app", ns, scale)
             core.delete_namespaced_pod(victim.split("/", 1)[1], ns, grace_period_seconds=0)
             workload.pod(api, ns, "newcomer", node.name)
-            time.sleep(max(0.0, outage - (time.monotonic() - fault.started_mono)))
+        fault = outage.fault(node.name)
         restored = fault.ended_mono
-        assert restored is not None
-        run.journal_fault(fault, [node.name])
+        assert restored is not None and fault.started_mono is not None
 
         deadline = restored + 2 * run.recover_timeout
         done: dict[str, float] = {}
@@ -114,10 +109,9 @@ def test_metadata_resync(scenario_run: ScenarioFactory, repeat: int, case: str) 
         # content, and the agent holding exactly the control plane's pods (so the pod deleted
         # while offline is gone from the edge too).
         def configmap_applied() -> bool | None:
-            try:
-                text = cluster.edge_volume_file(node.name, reader_uid, "settings", "mode")
-            except NotSupportedError:
+            if Capability.EDGE_VOLUME_VIEW not in cluster.CAPABILITIES:
                 return None
+            text = cluster.edge_volume_file(node.name, reader_uid, "settings", "mode")
             return text == "after"
 
         edge_checks: dict[str, Callable[[], bool | None]] = {
@@ -135,9 +129,9 @@ def test_metadata_resync(scenario_run: ScenarioFactory, repeat: int, case: str) 
                     done[name] = time.monotonic()
             time.sleep(POLL_S)
 
-        run.wait_node(node.name, ready=True, since_mono=restored, timeout=run.recover_timeout)
+        rec = run.node_recovery(node.name, fault.started_mono, restored)
+        run.record_recovery(rec)
         run.assert_baseline()
-        run.journal_ready([node.name], fault.started_mono - 1)
         lost = sorted({"scale", "create", *edge_checks} - set(done) - unsupported)
         note = f"not applied within {deadline - restored:.0f}s: {', '.join(lost)}" if lost else ""
         if unsupported:
@@ -151,11 +145,11 @@ def test_metadata_resync(scenario_run: ScenarioFactory, repeat: int, case: str) 
             node=node.name,
             note=note or f"edge views polled every {POLL_S}s",
         )
-        stale = run.pods_ready_after(ns, "reader", node.name, restored)
+        stale = run.pods_recovery(ns, "reader", node.name, restored)
         run.record(
             "stale_status_s",
-            None if math.isnan(stale) else stale,
+            stale.stable_s,
             node=node.name,
-            note="restore until the untouched pod's status is Ready again"
-            + (" (it never was)" if math.isnan(stale) else ""),
+            note="restore until the untouched pod's status is Ready and stays Ready"
+            + (f" ({stale.note})" if stale.note else ""),
         )

@@ -7,14 +7,14 @@ while still offline, and how does it converge once the link is back?
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
+from bench.faults import CutMode
+from bench.model import Capability
 from bench.scenario import workload
 from bench.scenario.run import ScenarioFactory
 
-pytestmark = pytest.mark.scenario
+pytestmark = [pytest.mark.scenario, pytest.mark.requires(Capability.REBOOT)]
 SCENARIO = "node_reboot_offline"
 REPLICAS = 3
 AGENT_START_TIMEOUT = 60
@@ -27,13 +27,14 @@ AGENT_START_TIMEOUT = 60
         pytest.param(False, id="evictable"),
     ],
 )
-def test_node_reboot_offline(scenario_run: ScenarioFactory, repeat: int, tolerate: bool) -> None:
-    case = "tolerating" if tolerate else "evictable"
+def test_node_reboot_offline(
+    scenario_run: ScenarioFactory, repeat: int, cut_mode: CutMode, tolerate: bool
+) -> None:
+    case = f"{'tolerating' if tolerate else 'evictable'}/{cut_mode}"
     run = scenario_run(SCENARIO, case, repeat)
     cluster = run.cluster
     node = cluster.edge_nodes[0]
-    t = cluster.timings
-    outage = t.short_outage_s
+    run.expect(["edge_pods_running_after_reboot"], [node.name])
 
     with workload.namespace(cluster.api, "eb-reboot") as ns:
         workload.deployment(cluster.api, ns, "app", node.name, REPLICAS, tolerate)
@@ -41,11 +42,7 @@ def test_node_reboot_offline(scenario_run: ScenarioFactory, repeat: int, tolerat
         baseline = {p.uid for p in run.app_pods(ns, "app")}
         expected = [p.name for p in run.app_pods(ns, "app")]
 
-        with node.link.cut() as fault:
-            assert fault.started_mono is not None
-            run.wait_node(
-                node.name, ready=False, since_mono=fault.started_mono, timeout=run.detect_timeout
-            )
+        with run.outage([node], cut_mode, cluster.timings.short_outage_s) as outage:
             cluster.restart_agent(node.name)
             run.record_edge_view(
                 "edge_pods_running_after_reboot",
@@ -54,5 +51,4 @@ def test_node_reboot_offline(scenario_run: ScenarioFactory, repeat: int, tolerat
                 timeout=AGENT_START_TIMEOUT,
                 settle=2.0,
             )
-            time.sleep(max(0.0, outage - (time.monotonic() - fault.started_mono)))
-        run.recover(ns, "app", REPLICAS, node.name, fault, baseline)
+        run.recover(ns, "app", REPLICAS, node.name, outage.fault(node.name), baseline)

@@ -1,16 +1,16 @@
 """offline_autonomy: an edge node loses its control plane for a while, then comes back.
 
-Cases by outage length (shorter than grace period plus toleration, and longer) and by whether
-the pods carry a toleration that keeps them bound while the node is unreachable.
+Cases by outage length (shorter than grace period plus toleration, and longer), by whether
+the pods carry a toleration that keeps them bound while the node is unreachable, and by cut
+mode (``--cut``).
 """
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from bench.distros.base import Timings
+from bench.faults import CutMode
+from bench.model import Timings
 from bench.scenario import workload
 from bench.scenario.run import ScenarioFactory
 
@@ -36,13 +36,13 @@ def outage_s(length: str, t: Timings) -> float:
     ],
 )
 def test_offline_autonomy(
-    scenario_run: ScenarioFactory, repeat: int, length: str, tolerate: bool
+    scenario_run: ScenarioFactory, repeat: int, cut_mode: CutMode, length: str, tolerate: bool
 ) -> None:
-    case = f"{length}-{'tolerating' if tolerate else 'evictable'}"
+    case = f"{length}-{'tolerating' if tolerate else 'evictable'}/{cut_mode}"
     run = scenario_run(SCENARIO, case, repeat)
     cluster = run.cluster
     node = cluster.edge_nodes[0]
-    outage = outage_s(length, cluster.timings)
+    run.expect(["detect_s", "evicted_pods", "edge_pods_running"], [node.name])
 
     with workload.namespace(cluster.api, "eb-offline") as ns:
         workload.deployment(cluster.api, ns, "app", node.name, REPLICAS, tolerate)
@@ -50,18 +50,14 @@ def test_offline_autonomy(
         baseline = {p.uid for p in run.app_pods(ns, "app")}
         expected = [p.name for p in run.app_pods(ns, "app")]
 
-        with node.link.cut() as fault:
-            assert fault.started_mono is not None
-            lost = run.wait_node(
-                node.name, ready=False, since_mono=fault.started_mono, timeout=run.detect_timeout
-            )
-            time.sleep(max(0.0, outage - (time.monotonic() - fault.started_mono)))
+        hold = outage_s(length, cluster.timings)
+        with run.outage([node], cut_mode, hold, record_detect=True) as outage:
             run.record_edge_view("edge_pods_running", node.name, expected)
-        back = run.recover(ns, "app", REPLICAS, node.name, fault, baseline)
-        run.record("detect_s", lost.mono - fault.started_mono, node=node.name)
-        # Evictions may still land after the restore, until the node is Ready again.
+        fault = outage.fault(node.name)
+        rec = run.recover(ns, "app", REPLICAS, node.name, fault, baseline)
+        assert fault.started_mono is not None
+        # Evictions may still land after the restore, until the node is stable again.
+        until = rec.stable_mono if rec.stable_mono is not None else rec.until_mono
         run.record(
-            "evicted_pods",
-            run.deleted_pods(baseline, fault.started_mono, back.mono),
-            node=node.name,
+            "evicted_pods", run.deleted_pods(baseline, fault.started_mono, until), node=node.name
         )

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from bench.distros.base import ClusterSpec
 from bench.distros.local.kwok import KwokLocal
+from bench.model import ClusterSpec
 from fixtures.cluster import require_available
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.distros.base import ClusterSpec
 from bench.distros.local.kubeedge import KubeEdgeLocal
+from bench.model import ClusterSpec
 from bench.observe.watch import ClusterObserver
 from bench.procs import port_open, wait_for
 from bench.scenario import workload

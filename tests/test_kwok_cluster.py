@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.distros.base import ClusterSpec
 from bench.distros.local.cluster import clusters_root
 from bench.distros.local.kwok import KwokLocal
+from bench.model import ClusterSpec
 from bench.observe.watch import ClusterObserver
 from bench.procs import pid_alive, port_open
 from fixtures.cluster import require_available

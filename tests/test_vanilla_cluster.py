@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.distros.base import ClusterSpec
 from bench.distros.local.vanilla import VanillaLocal
+from bench.model import ClusterSpec
 from bench.observe.watch import ClusterObserver
 from bench.procs import wait_for
 from bench.scenario import workload

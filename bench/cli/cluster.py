@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 from bench.distros import DEFAULT_DISTRO, distro_names, driver_class
-from bench.distros.base import PROFILES, ClusterSpec
 from bench.distros.local.cluster import clusters_root, destroy, read_state
 from bench.errors import ClusterError, UsageError
+from bench.model import PROFILES, ClusterSpec
 
 
 def _up(args: argparse.Namespace) -> int:

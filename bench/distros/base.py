@@ -1,85 +1,25 @@
-"""The small abstract driver every distribution implements."""
+"""The small abstract driver every distribution implements, with the abilities it declares.
+
+A driver states up front which optional abilities it has (:class:`~bench.model.Capability`)
+and which link fault kinds its links can do; for every ability it lacks it may say why (shown
+in the skip reason of a case that needs it). Scenarios never find out mid-case.
+"""
 
 from __future__ import annotations
 
 import abc
-import dataclasses
-import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar
 
-from bench.errors import NotSupportedError, UsageError
+from bench.errors import NotSupportedError
+from bench.faults.base import FaultKind
+from bench.model import Capability, ClusterSpec, EdgeNode, Timings
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-    from bench.faults import Link
     from bench.observe.watch import ClusterObserver
-
-Profile = Literal["fast", "default"]
-PROFILES: tuple[Profile, ...] = ("fast", "default")
-_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$")
-
-
-@dataclass(frozen=True)
-class Timings:
-    """The effective timing settings of a cluster, written to ``run.json`` under ``timings``."""
-
-    node_monitor_grace_period_s: float
-    node_monitor_period_s: float
-    node_status_update_period_s: float
-    node_lease_duration_s: float
-    unreachable_toleration_s: float
-    not_ready_toleration_s: float
-
-    def as_dict(self) -> dict[str, float]:
-        return dataclasses.asdict(self)
-
-    @property
-    def detect_bound_s(self) -> float:
-        """The longest a healthy control plane may take to mark a silent node not Ready."""
-        return self.node_monitor_grace_period_s + 2 * self.node_monitor_period_s
-
-    @property
-    def short_outage_s(self) -> float:
-        """An outage that is detected but shorter than grace period plus toleration."""
-        return self.node_monitor_grace_period_s + self.unreachable_toleration_s / 2
-
-    @property
-    def evict_bound_s(self) -> float:
-        """The longest from a link cut until pods without extra tolerations are evicted."""
-        return self.detect_bound_s + self.unreachable_toleration_s + 2 * self.node_monitor_period_s
-
-
-@dataclass(frozen=True)
-class ClusterSpec:
-    """What the user asked for: a named cluster of N edge nodes in a timing profile."""
-
-    name: str = "edgebench"
-    edge_nodes: int = 3
-    profile: Profile = "fast"
-    state_root: Path | None = None
-    detached: bool = False  # processes outlive the Python process (``edgebench up``)
-    extra: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
-            raise UsageError(
-                f"cluster name {self.name!r} must be lower-case letters, digits and dashes"
-            )
-        if not 1 <= self.edge_nodes <= 500:
-            raise UsageError(f"--edge-nodes must be between 1 and 500, got {self.edge_nodes}")
-        if self.profile not in PROFILES:
-            raise UsageError(f"unknown profile {self.profile!r}; valid: {', '.join(PROFILES)}")
-
-
-@dataclass(frozen=True)
-class EdgeNode:
-    """One edge node: its Kubernetes name and the link between it and its control plane."""
-
-    name: str
-    link: Link
 
 
 class Distro(abc.ABC):
@@ -87,14 +27,36 @@ class Distro(abc.ABC):
 
     name: ClassVar[str]
     provider: ClassVar[str]
+    #: the optional abilities this driver has
+    CAPABILITIES: ClassVar[frozenset[Capability]] = frozenset()
+    #: why it lacks an ability, for skip reasons; under ``CI=true`` a case skipped for an
+    #: ability the driver lacks *without* a stated reason fails (a lost ability is a bug)
+    LACKS: ClassVar[Mapping[Capability, str]] = {}
 
     def __init__(self, spec: ClusterSpec) -> None:
         self.spec = spec
 
     @classmethod
     def check_available(cls) -> None:
-        """Raise :class:`EnvironmentUnavailableError` (or ToolError) if this cannot run here."""
+        """Raise :class:`~bench.errors.ToolError` (or another EdgebenchError saying what to
+        supply) if this driver cannot run on this machine."""
         return None
+
+    @classmethod
+    def link_faults(cls, spec: ClusterSpec) -> frozenset[FaultKind]:
+        """The fault kinds the links of a cluster of ``spec`` can do."""
+        return frozenset()
+
+    @classmethod
+    def lacks(cls, ability: Capability | FaultKind, spec: ClusterSpec) -> str | None:
+        """None when the driver has ``ability``; otherwise why not ("" if it never said)."""
+        if isinstance(ability, FaultKind):
+            if ability in cls.link_faults(spec):
+                return None
+            return f"its links cannot do {ability}"
+        if ability in cls.CAPABILITIES:
+            return None
+        return cls.LACKS.get(ability, "")
 
     @abc.abstractmethod
     def up(self) -> None:

@@ -1,23 +1,30 @@
 """The building blocks every scenario shares: baseline checks, waits on watch events, the
 measurements derived from them, and journaling of fault windows and Ready transitions.
 
-A scenario has one shape: baseline, inject, assert the fault had an effect, restore, wait for
-recovery (bounded), assert the cluster is back to its baseline, record.
+A scenario has one shape: baseline, inject, assert the fault had an effect, hold, restore,
+wait for recovery (bounded), assert the cluster is back to its baseline, record; see
+:mod:`bench.scenario.template`. Fault windows are journaled when the link applies and removes
+a fault; Ready transitions and the rows of a failed case when the case ends (:meth:`finish`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bench.distros.base import Distro
-from bench.errors import ClusterError, ClusterTimeoutError, NotSupportedError
-from bench.faults import Fault
+from bench.errors import ClusterError, ClusterTimeoutError
+from bench.faults import CutMode, Fault
+from bench.model import Capability, EdgeNode
+from bench.observe import timeline
+from bench.observe.timeline import PodsRecovery, Recovery
 from bench.observe.watch import ClusterObserver, Event
 from bench.results.records import EventJournal, Recorder
+from bench.scenario import template
 from bench.scenario.workload import APP_LABEL
 
 
@@ -37,6 +44,52 @@ class ScenarioRun:
     case: str
     repeat: int
     recorded: dict[tuple[str, str], float | None] = field(default_factory=dict)
+    #: (metric, node) pairs the case means to record: a failed case records them empty
+    expected: set[tuple[str, str]] = field(default_factory=set)
+    started_mono: float = field(default_factory=time.monotonic)
+    #: the fault label of each node's current or last fault, for row notes
+    fault_labels: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for node in self.cluster.edge_nodes:
+            node.link.listeners.append(self._on_fault)
+
+    # --- journaling -----------------------------------------------------------------------
+
+    def _on_fault(self, fault: Fault) -> None:
+        """Journal a fault window edge as the link applies or removes the fault."""
+        ended = fault.ended_mono is not None
+        wall = fault.ended_at if ended else fault.started_at
+        mono = fault.ended_mono if ended else fault.started_mono
+        if wall is None or mono is None:
+            return
+        self.fault_labels[fault.link.name] = fault.label
+        self.journal.add(
+            scenario=self.scenario,
+            case=self.case,
+            repeat=self.repeat,
+            node=fault.link.name,
+            kind="fault_end" if ended else "fault_start",
+            wall=wall,
+            mono=mono,
+            value=fault.label,
+        )
+
+    def expect(self, metrics: Iterable[str], nodes: Iterable[str]) -> None:
+        """Declare the rows this case records, so that a failure still leaves each of them
+        (empty, with a note saying the case failed)."""
+        self.expected |= {(m, n) for m in metrics for n in nodes}
+
+    def finish(self, error: str | None = None) -> None:
+        """End the case: journal the Ready transitions since it began, record every expected
+        row it did not get to (empty, noting ``error``), stop listening to the links."""
+        for node in self.cluster.edge_nodes:
+            with contextlib.suppress(ValueError):
+                node.link.listeners.remove(self._on_fault)
+        self.journal_ready([n.name for n in self.cluster.edge_nodes], self.started_mono - 1)
+        for metric, name in sorted(self.expected - set(self.recorded)):
+            why = f"case failed: {error}" if error else "case ended without measuring it"
+            self.record(metric, None, node=name, note=why[:300])
 
     # --- bounds derived from the cluster's timings --------------------------------------
 
@@ -53,6 +106,9 @@ class ScenarioRun:
     # --- recording ------------------------------------------------------------------------
 
     def record(self, metric: str, value: float | None, node: str = "", note: str = "") -> None:
+        label = self.fault_labels.get(node, "")
+        if label and label not in note:
+            note = f"{note}; {label}" if note else label
         self.recorder.record(
             scenario=self.scenario,
             case=self.case,
@@ -94,11 +150,11 @@ class ScenarioRun:
     ) -> None:
         """The share of ``expected`` pods the edge agent itself reports running."""
         names = set(expected)
-        try:
-            view = self.edge_view(node, timeout, settle)
-        except NotSupportedError as exc:
-            self.record(metric, None, node=node, note=str(exc))
+        if Capability.EDGE_POD_VIEW not in self.cluster.CAPABILITIES:
+            why = self.cluster.LACKS.get(Capability.EDGE_POD_VIEW, "")
+            self.record(metric, None, node=node, note=f"no edge-side view of pods: {why}")
             return
+        view = self.edge_view(node, timeout, settle)
         if not names:
             self.record(metric, None, node=node, note="no pods were expected on the node")
             return
@@ -108,24 +164,15 @@ class ScenarioRun:
         note = ", ".join(f"{p}={phases.count(p)}" for p in others)
         self.record(metric, running / len(names), node=node, note=note)
 
-    def journal_fault(self, fault: Fault, nodes: Iterable[str]) -> None:
-        ends = (
-            ("fault_start", fault.started_at, fault.started_mono),
-            ("fault_end", fault.ended_at, fault.ended_mono),
-        )
-        for node in nodes:
-            for kind, wall, mono in ends:
-                if wall is not None and mono is not None:
-                    self.journal.add(
-                        scenario=self.scenario,
-                        case=self.case,
-                        repeat=self.repeat,
-                        node=node,
-                        kind=kind,
-                        wall=wall,
-                        mono=mono,
-                        value=fault.kind,
-                    )
+    def outage(
+        self,
+        nodes: Sequence[EdgeNode],
+        mode: CutMode,
+        hold_s: float,
+        record_detect: bool = False,
+    ) -> contextlib.AbstractContextManager[template.Outage]:
+        """Cut, assert the effect, hold, restore: see :func:`bench.scenario.template.outage`."""
+        return template.outage(self, nodes, mode, hold_s, record_detect)
 
     def journal_ready(self, nodes: Iterable[str], since_mono: float) -> None:
         wanted = set(nodes)
@@ -220,29 +267,84 @@ class ScenarioRun:
                 f"{count} pods of {ns}/{app} not Ready on {node} within {timeout:.0f}s: {pods}"
             ) from None
 
+    # --- recovery that holds ----------------------------------------------------------------
+
+    @property
+    def hold_s(self) -> float:
+        """How long a node must stay Ready to count as recovered (see docs/recovery.md)."""
+        return timeline.stable_hold_s(self.cluster.timings)
+
+    def node_recovery(self, node: str, cut_mono: float, restore_mono: float) -> Recovery:
+        """Wait (bounded by the run's timings) until ``node`` is stable after the restore and
+        return its recovery; a node that never got there comes back with ``stable_mono`` None
+        and a note saying why, never a made-up value."""
+
+        def judge() -> Recovery:
+            events = self.observer.events.snapshot(cut_mono - 1)
+            return timeline.recovery(
+                events, node, cut_mono, restore_mono, self.hold_s, time.monotonic()
+            )
+
+        with contextlib.suppress(ClusterTimeoutError):
+            self.observer.events.wait_until(
+                lambda: judge().stable,
+                max(0.0, restore_mono + self.recover_timeout + self.hold_s - time.monotonic()),
+                what=f"{node} Ready and staying Ready for {self.hold_s:g}s",
+            )
+        return judge()
+
+    def record_recovery(self, rec: Recovery, first_ready: bool = True) -> None:
+        """Record ``first_ready_s``, ``stable_recover_s``, ``relapses`` and ``notready_span_s``
+        of one node's recovery (notes say why a value is empty)."""
+        note = rec.note
+        if first_ready:
+            self.record("first_ready_s", rec.first_ready_s, node=rec.node, note=note)
+        self.record("stable_recover_s", rec.stable_recover_s, node=rec.node, note=note)
+        self.record("relapses", rec.relapses, node=rec.node, note=note)
+        self.record("notready_span_s", rec.notready_span_s, node=rec.node, note=note)
+
+    def pods_recovery(self, ns: str, app: str, node: str, restore_mono: float) -> PodsRecovery:
+        """Wait (bounded) until the live pods of ``app`` on ``node`` are all Ready and stay
+        Ready for the hold period after ``restore_mono``; return their recovery."""
+
+        def judge() -> PodsRecovery | None:
+            uids = [p.uid for p in self.live_pods(ns, app, node)]
+            if not uids:
+                return None
+            events = timeline.pod_events(self.observer.events.snapshot(restore_mono - 1), uids)
+            return timeline.pods_recovery(events, restore_mono, self.hold_s, time.monotonic())
+
+        with contextlib.suppress(ClusterTimeoutError):
+            self.observer.events.wait_until(
+                lambda: (r := judge()) is not None and r.stable_mono is not None,
+                max(0.0, restore_mono + self.recover_timeout + self.hold_s - time.monotonic()),
+                what=f"pods of {app} on {node} Ready and staying Ready",
+            )
+        result = judge()
+        if result is None:
+            raise AssertionError(f"no live pod of {ns}/{app} on {node} after the restore")
+        return result
+
     def recover(
         self, ns: str, app: str, replicas: int, node: str, fault: Fault, baseline: set[str]
-    ) -> Event:
-        """After a restore that follows a detected outage: wait (bounded) for the node and
-        ``replicas`` pods of ``app`` to be Ready and the cluster back to its baseline, then
-        record ``recover_s``, ``pods_ready_s`` and ``recreated_pods``. Returns the node's
-        Ready event."""
+    ) -> Recovery:
+        """After a restore that follows a detected outage: wait (bounded) for the node to be
+        Ready and stay Ready, and for ``replicas`` pods of ``app`` to do the same; record the
+        node's recovery metrics, ``pods_first_ready_s``, ``pods_stable_s`` and
+        ``recreated_pods``; assert the cluster is back to its baseline."""
         __tracebackhide__ = True
         assert fault.started_mono is not None and fault.ended_mono is not None
-        self.journal_fault(fault, [node])
-        back = self.wait_node(
-            node, ready=True, since_mono=fault.ended_mono, timeout=self.recover_timeout
-        )
+        self.expect(["first_ready_s", "stable_recover_s", "relapses", "notready_span_s"], [node])
+        rec = self.node_recovery(node, fault.started_mono, fault.ended_mono)
+        self.record_recovery(rec)
         self.wait_pods_ready(ns, app, replicas, node, self.recover_timeout)
-        self.assert_baseline()
-        self.journal_ready([node], fault.started_mono - 1)
+        pods = self.pods_recovery(ns, app, node, fault.ended_mono)
+        self.record("pods_first_ready_s", pods.first_ready_s, node=node, note=pods.note)
+        self.record("pods_stable_s", pods.stable_s, node=node, note=pods.note)
         live = {p.uid for p in self.live_pods(ns, app, node)}
-        self.record("recover_s", back.mono - fault.ended_mono, node=node)
-        self.record(
-            "pods_ready_s", self.pods_ready_after(ns, app, node, fault.ended_mono), node=node
-        )
         self.record("recreated_pods", len(live - baseline), node=node)
-        return back
+        self.assert_baseline()
+        return rec
 
     # --- measurements from the event log --------------------------------------------------
 

@@ -1,5 +1,6 @@
-"""Shared machinery of the ``local`` provider: a real control plane on loopback, one
-Toxiproxy server, and one link per edge node; subclasses start one edge agent per node.
+"""The ``local`` provider: a real control plane on loopback and one edge agent process per
+node, composed from the provider parts (``bench.distros.links`` for one link per node,
+``bench.distros.readiness`` for the Ready wait); subclasses start the agents.
 
 A cluster lives in ``$EDGEBENCH_HOME/clusters/<name>/`` with its logs, PKI, etcd data and a
 ``state.json`` naming every process, so ``edgebench down NAME`` can stop a cluster that
@@ -16,6 +17,7 @@ import os
 import shutil
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,10 +25,13 @@ from kubernetes import client
 
 from bench import kube
 from bench.build import tools
-from bench.distros.base import ClusterSpec, Distro, EdgeNode, Timings
+from bench.distros.base import Distro
+from bench.distros.links import ToxiproxyLinks
 from bench.distros.local.controlplane import FAST, LocalControlPlane
+from bench.distros.readiness import progress, wait_all_ready
 from bench.errors import ClusterError
-from bench.faults import Toxiproxy
+from bench.faults import FaultKind
+from bench.model import Capability, ClusterSpec, EdgeNode, Timings
 from bench.procs import Supervised, pid_alive, stop_pid
 
 log = logging.getLogger(__name__)
@@ -55,8 +60,9 @@ def ours(pid: int) -> bool:
     return pid_alive(pid) and cmdline.startswith(str(tools.edgebench_home() / "tools"))
 
 
-def destroy(state_dir: Path) -> list[str]:
-    """Stop every process a cluster's ``state.json`` names and remove its folder.
+def destroy(state_dir: Path, keep_logs: bool = False) -> list[str]:
+    """Stop every process a cluster's ``state.json`` names and remove its folder (all but
+    ``logs/`` and the state file with ``keep_logs``, so ``edgebench down`` finds it later).
 
     Returns what was stopped. Never raises for processes that are already gone.
     """
@@ -66,7 +72,15 @@ def destroy(state_dir: Path) -> list[str]:
         if ours(int(pid)):
             stop_pid(int(pid))
             stopped.append(f"{name} (pid {pid})")
-    shutil.rmtree(state_dir, ignore_errors=True)
+    if not keep_logs:
+        shutil.rmtree(state_dir, ignore_errors=True)
+        return stopped
+    for child in state_dir.glob("*"):
+        if child.name not in ("logs", STATE_FILE):
+            if child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
     return stopped
 
 
@@ -78,17 +92,27 @@ class LocalCluster(Distro):
     AGENT_BINARIES: tuple[str, ...] = ()
     #: the ``fast`` profile; agents whose heartbeat periods are fixed need longer grace
     FAST_TIMINGS: ClassVar[Timings] = FAST
+    CAPABILITIES = frozenset({Capability.AGENT_RESTART, Capability.REBOOT, Capability.LINK_PROBE})
+    LACKS: ClassVar[Mapping[Capability, str]] = {
+        Capability.REAL_RUNTIME: "a fake container runtime in the agent process: restarting "
+        "the agent is a reboot (every container gone), see node_reboot_offline",
+    }
 
     def __init__(self, spec: ClusterSpec) -> None:
         super().__init__(spec)
         self.state_dir = clusters_root(spec.state_root) / spec.name
         self.control_plane = LocalControlPlane(spec, self.state_dir, fast=self.FAST_TIMINGS)
-        self.toxiproxy: Toxiproxy | None = None
+        self.links = ToxiproxyLinks(self.state_dir / "logs", detached=spec.detached)
         self.cloud: list[Supervised] = []  # cloud-side processes besides the control plane
         self.agents: dict[str, Supervised] = {}
         self.read_only_ports: dict[str, int] = {}  # agents with a kubelet read-only port
         self._nodes: list[EdgeNode] = []
         self._api: client.ApiClient | None = None
+        self._owned = False  # set once up() has claimed the state folder
+
+    @classmethod
+    def link_faults(cls, spec: ClusterSpec) -> frozenset[FaultKind]:
+        return ToxiproxyLinks.faults()
 
     @classmethod
     def required_binaries(cls) -> tuple[str, ...]:
@@ -133,7 +157,7 @@ class LocalCluster(Distro):
         is unreachable; the status in that listing is the last one it saw from the cloud
         (stale during an outage), so a held pod counts as ``Running`` unless it finished.
         """
-        if node not in self.read_only_ports:
+        if Capability.EDGE_POD_VIEW not in self.CAPABILITIES or node not in self.read_only_ports:
             return super().edge_pods(node)  # NotSupportedError
         url = f"http://127.0.0.1:{self.read_only_ports[node]}/pods"
         try:
@@ -156,7 +180,8 @@ class LocalCluster(Distro):
 
     def probe_link(self, node: str, path: str = "/version") -> tuple[float, int]:
         started = time.monotonic()
-        body = self.control_plane.get(path, address=self.node(node).link.listen, timeout=120)
+        address = self.node(node).dial_for(self.control_plane.addresses.apiserver)
+        body = self.control_plane.get(path, address=address, timeout=120)
         return time.monotonic() - started, len(body)
 
     # --- bring-up and teardown ----------------------------------------------------------
@@ -170,7 +195,8 @@ class LocalCluster(Distro):
 
     @abc.abstractmethod
     def start_agent(self, node: EdgeNode) -> Supervised:
-        """Start the edge agent of ``node``; it must reach the API only via ``node.link``."""
+        """Start the edge agent of ``node``; it must reach the control plane only through the
+        addresses ``node.dial_for(upstream)`` (its link)."""
 
     def link_upstreams(self) -> list[str]:
         """What each edge node's link proxies to (the API server, for kubelet-like agents)."""
@@ -180,48 +206,51 @@ class LocalCluster(Distro):
         return self.state_dir / "logs" / f"agent-{node}.log"
 
     def up(self) -> None:
-        """Start everything; on any failure (or Ctrl-C) stop what was started, then raise."""
+        """Start everything; on any failure (or Ctrl-C) stop what was started, keep the logs
+        the error names, then raise. A cluster of the same name that is running already is
+        refused without touching it."""
         previous = read_state(self.state_dir)
         if previous and any(ours(int(p)) for p in previous.get("pids", {}).values()):
             raise ClusterError(
                 f"cluster {self.spec.name!r} is already running (state in {self.state_dir}); "
                 f"stop it with: edgebench down {self.spec.name}"
             )
+        self._owned = True
         try:
             self._up()
         except BaseException as exc:
             for proc in [*self.control_plane.processes, *self.cloud, *self.agents.values()]:
                 exc.add_note(
-                    f"--- last lines of {proc.name} ({proc.log_path.name}):\n{proc.log_tail(5)}"
+                    f"--- last lines of {proc.name} ({proc.log_path}):\n{proc.log_tail(5)}"
                 )
-            self.down()
+            self.down(keep_logs=True)
+            exc.add_note(f"logs kept in {self.state_dir / 'logs'} until: edgebench down")
             raise
 
     def _up(self) -> None:
+        started = time.monotonic()
         shutil.rmtree(self.state_dir, ignore_errors=True)
         self.state_dir.mkdir(parents=True)
         self._write_state()
         self.control_plane.start()
         self._write_state()
+        progress(f"control plane up (+{time.monotonic() - started:.1f}s)")
         self.start_cloud()
         self._write_state()
-        self.toxiproxy = Toxiproxy.start(
-            log_dir=self.state_dir / "logs", detached=self.spec.detached
-        )
+        self.links.start()
         self._write_state()
         with self.observer(namespace="kube-system").running() as observer:
             for name in self.node_names():
-                link = self.toxiproxy.link(name, upstream=self.link_upstreams())
-                node = EdgeNode(name, link)
+                node = self.links.make(name, self.link_upstreams())
                 self._nodes.append(node)
                 self.agents[name] = self.start_agent(node)
                 self._write_state()
-            names = set(self.node_names())
-            observer.events.wait_until(
-                lambda: all(observer.node_ready(n) == "True" for n in names),
+            wait_all_ready(
+                observer,
+                self.node_names(),
                 timeout=60 + 2 * self.spec.edge_nodes,
-                what=f"all {len(names)} edge nodes Ready",
                 alive=self.check_alive,
+                started_mono=started,
             )
 
     def check_alive(self) -> None:
@@ -233,8 +262,8 @@ class LocalCluster(Distro):
     def _pids(self) -> dict[str, int]:
         pids = dict(self.control_plane.pids())
         pids.update({p.name: p.pid for p in self.cloud if p.pid is not None})
-        if self.toxiproxy is not None:
-            pids["toxiproxy-server"] = self.toxiproxy.pid
+        if self.links.pid is not None:
+            pids["toxiproxy-server"] = self.links.pid
         for name, agent in self.agents.items():
             if agent.pid is not None:
                 pids[f"agent-{name}"] = agent.pid
@@ -247,8 +276,8 @@ class LocalCluster(Distro):
             "provider": self.provider,
             "profile": self.spec.profile,
             "kubeconfig": str(self.kubeconfig),
-            "toxiproxy": self.toxiproxy.url if self.toxiproxy else None,
-            "links": {n.name: n.link.listen for n in self._nodes},
+            "toxiproxy": self.links.url,
+            "links": {n.name: dict(n.dial) for n in self._nodes},
             "pids": self._pids(),
             "owner_pid": os.getpid(),
         }
@@ -260,16 +289,17 @@ class LocalCluster(Distro):
         with contextlib.suppress(OSError):
             shutil.copytree(self.state_dir / "logs", dest, dirs_exist_ok=True)
 
-    def down(self) -> None:
-        """Stop agents, the proxy server and the control plane; remove all state."""
+    def down(self, keep_logs: bool = False) -> None:
+        """Stop agents, the proxy server and the control plane; remove all state (but the
+        logs, with ``keep_logs``). Does nothing for a cluster this driver never claimed."""
+        if not self._owned:
+            return
         for proc in [*self.agents.values(), *reversed(self.cloud)]:
             proc.stop()
-        if self.toxiproxy is not None:
-            with contextlib.suppress(Exception):
-                self.toxiproxy.stop()
+        self.links.stop()
         self.control_plane.stop()
         if self._api is not None:
             with contextlib.suppress(Exception):
                 self._api.close()
             self._api = None
-        destroy(self.state_dir)  # anything the state file names that is somehow still alive
+        destroy(self.state_dir, keep_logs=keep_logs)  # anything still alive that it names

@@ -17,9 +17,9 @@ from pathlib import Path
 import yaml
 
 from bench.build import tools
-from bench.distros.base import ClusterSpec, Profile, Timings
 from bench.distros.local import pki
 from bench.errors import ClusterError
+from bench.model import ClusterSpec, Profile, Timings
 from bench.procs import Supervised, free_port, port_open, wait_for
 
 # The `fast` profile: short grace periods and tolerations so that CI runs in minutes. Lease and

@@ -17,6 +17,7 @@ import ssl
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import yaml
@@ -24,10 +25,10 @@ from kubernetes import client, utils
 from kubernetes.client.exceptions import ApiException
 
 from bench.build import tools
-from bench.distros.base import ClusterSpec, EdgeNode, Timings
 from bench.distros.local.cluster import LocalCluster
 from bench.distros.local.controlplane import KUBELET_FAST
 from bench.errors import ClusterError
+from bench.model import Capability, ClusterSpec, EdgeNode, Timings
 from bench.procs import Supervised, free_port, port_open, wait_for
 
 NAMESPACE = "kubeedge"
@@ -39,6 +40,11 @@ class KubeEdgeLocal(LocalCluster):
     AGENT_BINARIES = ("cloudcore", "hollowedge")
     # edged is a kubelet: node status every 10 s, a Lease of 40 s renewed every 10 s.
     FAST_TIMINGS: ClassVar[Timings] = KUBELET_FAST
+    CAPABILITIES = LocalCluster.CAPABILITIES | {Capability.EDGE_POD_VIEW}
+    LACKS: ClassVar[Mapping[Capability, str]] = {
+        **LocalCluster.LACKS,
+        Capability.EDGE_VOLUME_VIEW: "hollowedge's fake runtime never mounts volumes",
+    }
 
     def __init__(self, spec: ClusterSpec) -> None:
         super().__init__(spec)
@@ -128,7 +134,7 @@ class KubeEdgeLocal(LocalCluster):
         (cloudcore's own CA) is not verified; any HTTP status counts as an answer.
         """
         https = self.link_upstreams()[1]
-        url = f"https://{self.node(node).link.listen_for(https)}{path}"
+        url = f"https://{self.node(node).dial_for(https)}{path}"
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -158,8 +164,8 @@ class KubeEdgeLocal(LocalCluster):
                 f"--name={node.name}",
                 f"--data-dir={data_dir}",
                 f"--token={token}",
-                f"--websocket-server={node.link.listen_for(ws)}",
-                f"--http-server=https://{node.link.listen_for(https)}",
+                f"--websocket-server={node.dial_for(ws)}",
+                f"--http-server=https://{node.dial_for(https)}",
                 f"--readonly-port={ro_port}",
                 "--node-ip=127.0.0.1",
             ],

@@ -7,15 +7,16 @@ Lease and pod status all flow through the link, so cutting it silences exactly t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
 from bench.build import tools
-from bench.distros.base import EdgeNode
 from bench.distros.local.cluster import LocalCluster
 from bench.distros.local.controlplane import write_kubeconfig
+from bench.model import Capability, EdgeNode
 from bench.procs import Supervised
 
 _STAGES = Path(__file__).with_name("kwok_stages.yaml")
@@ -39,6 +40,11 @@ def render_stages(heartbeat_s: float) -> str:
 class KwokLocal(LocalCluster):
     name = "kwok"
     AGENT_BINARIES = ("kwok",)
+    LACKS: ClassVar[Mapping[Capability, str]] = {
+        **LocalCluster.LACKS,
+        Capability.EDGE_POD_VIEW: "KWOK has no runtime and keeps no pod list of its own",
+        Capability.EDGE_VOLUME_VIEW: "KWOK has no runtime and mounts nothing",
+    }
 
     def node_object(self, name: str) -> Any:  # the client takes plain dicts as bodies
         return {
@@ -66,7 +72,7 @@ class KwokLocal(LocalCluster):
             config.write_text(render_stages(timings.node_status_update_period_s))
         kubeconfig = write_kubeconfig(
             self.state_dir / "nodes" / node.name / "kubeconfig",
-            f"https://{node.link.listen}",
+            f"https://{node.dial_for(self.control_plane.addresses.apiserver)}",
             self.control_plane.ca_cert,
             self.control_plane.client_cert(f"system:node:{node.name}", "system:nodes"),
         )

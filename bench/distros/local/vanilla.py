@@ -11,12 +11,13 @@ status period (10 s) and Lease duration (40 s, renewed every
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import ClassVar
 
 from bench.build import tools
-from bench.distros.base import EdgeNode, Timings
 from bench.distros.local.cluster import LocalCluster
 from bench.distros.local.controlplane import KUBELET_FAST, write_kubeconfig
+from bench.model import Capability, EdgeNode, Timings
 from bench.procs import Supervised, free_port
 
 
@@ -24,13 +25,18 @@ class VanillaLocal(LocalCluster):
     name = "vanilla"
     AGENT_BINARIES = ("kubemark",)
     FAST_TIMINGS: ClassVar[Timings] = KUBELET_FAST
+    CAPABILITIES = LocalCluster.CAPABILITIES | {Capability.EDGE_POD_VIEW}
+    LACKS: ClassVar[Mapping[Capability, str]] = {
+        **LocalCluster.LACKS,
+        Capability.EDGE_VOLUME_VIEW: "kubemark's hollow kubelet never mounts volumes",
+    }
 
     def start_agent(self, node: EdgeNode) -> Supervised:
         node_dir = self.state_dir / "nodes" / node.name
         (node_dir / "tmp").mkdir(parents=True, exist_ok=True)
         kubeconfig = write_kubeconfig(
             node_dir / "kubeconfig",
-            f"https://{node.link.listen}",
+            f"https://{node.dial_for(self.control_plane.addresses.apiserver)}",
             self.control_plane.ca_cert,
             self.control_plane.client_cert(f"system:node:{node.name}", "system:nodes"),
         )

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Any, Literal
+from typing import Any
 
 import requests
 
 from bench.errors import FaultError
-
-Direction = Literal["both", "upstream", "downstream"]
-DIRECTIONS: tuple[str, ...] = ("both", "upstream", "downstream")
+from bench.faults.base import DIRECTIONS
 
 # The toxic types toxiproxy-server v2.12.0 registers (toxics/*.go, ``Register(...)``).
 TOXIC_TYPES: tuple[str, ...] = (
@@ -71,12 +69,6 @@ def check_toxic_type(toxic_type: str) -> str:
             f"unknown toxic type {toxic_type!r}; valid toxic types: {', '.join(TOXIC_TYPES)}"
         )
     return toxic_type
-
-
-def non_negative(**values: float) -> None:
-    for key, value in values.items():
-        if not isinstance(value, int | float) or value < 0:
-            raise FaultError(f"{key} must be a number >= 0, got {value!r}")
 
 
 class Api:

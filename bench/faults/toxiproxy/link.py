@@ -1,8 +1,18 @@
-"""A :class:`Link` (one or more Toxiproxy proxies) and the faults applied to it.
+"""The Toxiproxy link backend: a :class:`ToxiproxyLink` is one or more proxies of a real
+toxiproxy-server, and every fault applies to all of them.
 
-Every fault is a context manager: entering applies it to every proxy of the link, leaving
-removes it, also when the body raised or was interrupted with Ctrl-C. Faults nest; cuts are
-counted, so an inner cut ending does not reconnect a link an outer cut still holds down.
+Cuts in both modes:
+
+- ``reset``: every proxy disabled. Toxiproxy closes the open connections and refuses new ones,
+  so the agent notices at once and starts its reconnect backoff.
+- ``blackhole``: a ``timeout`` toxic with timeout 0 on both streams of every proxy. Data is
+  dropped and no connection is closed, so established connections hang silently. It differs
+  from a kernel-level drop in three ways: a new connection still completes its TCP handshake
+  (with the proxy, which dials the upstream), then hangs; bytes sent into the blackhole are
+  discarded by the proxy instead of being retransmitted by TCP after the restore, so a stream
+  that carried data during the cut (TLS, HTTP/2, websockets) is usually broken afterwards and
+  the agent has to reconnect; and TCP keep-alives are answered by the proxy's own socket, so
+  only application-level heartbeats (HTTP/2 pings, websocket pings, Lease renewals) notice.
 """
 
 from __future__ import annotations
@@ -10,22 +20,12 @@ from __future__ import annotations
 import itertools
 import logging
 import socket
-import threading
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from bench.errors import FaultError
-from bench.faults.toxiproxy.api import (
-    Api,
-    Direction,
-    check_direction,
-    check_toxic_type,
-    non_negative,
-    parse_hostport,
-)
+from bench.faults.base import CutMode, Direction, Fault, FaultKind, Link, non_negative
+from bench.faults.toxiproxy.api import Api, check_direction, check_toxic_type, parse_hostport
 
 log = logging.getLogger(__name__)
 
@@ -39,88 +39,18 @@ class Proxy:
     upstream: str
 
 
-class Fault:
-    """One applied fault; records when it was applied and removed (UTC and monotonic)."""
-
-    def __init__(self, link: Link, kind: str, description: str) -> None:
-        self.link = link
-        self.kind = kind
-        self.description = description
-        self.started_at: datetime | None = None
-        self.ended_at: datetime | None = None
-        self.started_mono: float | None = None
-        self.ended_mono: float | None = None
-        self.active = False
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.description} on {self.link.name}>"
-
-    @property
-    def duration_s(self) -> float | None:
-        """Seconds the fault was in force, once it has been removed."""
-        if self.started_mono is None or self.ended_mono is None:
-            return None
-        return self.ended_mono - self.started_mono
-
-    def apply(self) -> Self:
-        if self.active:
-            raise FaultError(f"{self!r} is already applied")
-        try:
-            self._apply()
-        except BaseException:
-            self._undo_quietly()
-            raise
-        self.active = True
-        self.started_at, self.started_mono = datetime.now(UTC), time.monotonic()
-        log.info("fault on: %r", self)
-        return self
-
-    def remove(self) -> None:
-        if not self.active:
-            return
-        self.active = False
-        try:
-            self._remove()
-        finally:
-            self.ended_at, self.ended_mono = datetime.now(UTC), time.monotonic()
-            log.info("fault off: %r after %.3fs", self, self.duration_s)
-
-    def __enter__(self) -> Self:
-        return self.apply()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            self.remove()
-        except Exception as e:
-            if exc is None:
-                raise
-            # Never hide the body's own error (or Ctrl-C) behind a failed undo.
-            log.warning("could not remove %r while handling %r: %s", self, exc, e)
-            exc.add_note(f"edgebench: removing {self!r} also failed: {e}")
-
-    def _undo_quietly(self) -> None:
-        try:
-            self._remove()
-        except Exception as e:
-            log.warning("could not undo a partly applied %r: %s", self, e)
-
-    def _apply(self) -> None:
-        raise NotImplementedError
-
-    def _remove(self) -> None:
-        raise NotImplementedError
-
-
 class ToxicFault(Fault):
     """Toxics of one type on every proxy of a link, in one or both directions."""
 
+    link: ToxiproxyLink
+
     def __init__(
-        self, link: Link, toxic_type: str, direction: str, toxicity: float, attrs: dict[str, Any]
+        self,
+        link: ToxiproxyLink,
+        toxic_type: str,
+        direction: str,
+        toxicity: float,
+        attrs: dict[str, Any],
     ) -> None:
         check_toxic_type(toxic_type)
         self.streams = check_direction(direction)
@@ -157,111 +87,42 @@ class ToxicFault(Fault):
             self._added.pop()
 
 
-class Cut(Fault):
-    """The link is disabled: open connections are closed, new ones refused."""
-
-    def __init__(self, link: Link) -> None:
-        super().__init__(link, "cut", "cut()")
-
-    def _apply(self) -> None:
-        self.link._hold_down(+1)
-
-    def _remove(self) -> None:
-        self.link._hold_down(-1)
+#: name of the toxics that make a blackhole cut (one per stream and proxy)
+BLACKHOLE_TOXIC = "edgebench_blackhole"
 
 
-class Flap(Fault):
-    """A background thread cuts the link for ``down_s``, restores it for ``up_s``, and so on.
-
-    It starts with a cut. ``cycles=None`` flaps until the context exits; after ``cycles``
-    down/up cycles the link stays up. ``transitions`` lists ``(monotonic, utc, "down"|"up")``.
-    """
-
-    def __init__(self, link: Link, up_s: float, down_s: float, cycles: int | None) -> None:
-        non_negative(up_s=up_s, down_s=down_s)
-        if cycles is not None and (not isinstance(cycles, int) or cycles < 1):
-            raise FaultError(f"cycles must be a positive integer or None, got {cycles!r}")
-        super().__init__(link, "flap", f"flap(up_s={up_s}, down_s={down_s}, cycles={cycles})")
-        self.up_s, self.down_s, self.cycles = up_s, down_s, cycles
-        self.transitions: list[tuple[float, datetime, str]] = []
-        self.error: BaseException | None = None
-        self._stop = threading.Event()
-        self._down = False
-        self._thread: threading.Thread | None = None
-
-    def _set(self, down: bool) -> None:
-        self.link._hold_down(+1 if down else -1)
-        self._down = down
-        self.transitions.append((time.monotonic(), datetime.now(UTC), "down" if down else "up"))
-
-    def _run(self) -> None:
-        try:
-            cycle = 1
-            while not self._stop.wait(self.down_s):
-                self._set(False)
-                if self._stop.wait(self.up_s) or (self.cycles is not None and cycle >= self.cycles):
-                    return
-                self._set(True)
-                cycle += 1
-        except BaseException as e:  # reported by remove(); a thread cannot raise to the test
-            self.error = e
-            log.warning("flap on %s failed: %s", self.link.name, e)
-
-    def wait(self, timeout: float) -> None:
-        """Block until a flap with ``cycles`` has finished them (the link is then up)."""
-        if self.cycles is None:
-            raise FaultError("wait() needs a flap with a number of cycles")
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                raise FaultError(f"flap on link {self.link.name} still running after {timeout}s")
-
-    @property
-    def last_up_mono(self) -> float | None:
-        """Monotonic time of the last restore: when the link came back for good."""
-        ups = [mono for mono, _, state in self.transitions if state == "up"]
-        return ups[-1] if ups else None
-
-    def _apply(self) -> None:
-        self._stop.clear()
-        self._set(True)  # the first cut is in force when the with-body starts
-        self.link._flaps.add(self)
-        self._thread = threading.Thread(
-            target=self._run, name=f"flap-{self.link.name}", daemon=True
-        )
-        self._thread.start()
-
-    def _remove(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30.0)
-            if self._thread.is_alive() and self.error is None:
-                self.error = FaultError("the flap thread did not stop within 30 s")
-        self.link._flaps.discard(self)
-        if self._down:
-            self._set(False)
-        if self.error is not None:
-            raise FaultError(f"flap on link {self.link.name} failed: {self.error}")
-
-
-class Link:
+class ToxiproxyLink(Link):
     """The proxied path between an edge node and its control plane: one or more proxies.
 
     Faults apply to every proxy the link has when the fault is entered.
     """
 
+    backend = "toxiproxy"
+    CAPABILITIES = frozenset(
+        {
+            FaultKind.CUT_BLACKHOLE,
+            FaultKind.CUT_RESET,
+            FaultKind.LATENCY,
+            FaultKind.BANDWIDTH,
+            FaultKind.TIMEOUT,
+            FaultKind.SLICER,
+            FaultKind.RESET_PEER,
+            FaultKind.TOXIC,
+        }
+    )
+
     def __init__(self, api: Api, name: str) -> None:
+        super().__init__(name)
         self._api = api
-        self.name = name
         self.proxies: list[Proxy] = []
-        self._lock = threading.RLock()
-        self._down = 0  # how many cuts hold the link down
         self._counter = itertools.count(1)
-        self._flaps: set[Flap] = set()
 
     def __repr__(self) -> str:
         pairs = ", ".join(f"{p.listen}->{p.upstream}" for p in self.proxies)
-        return f"<Link {self.name}: {pairs}>"
+        return f"<ToxiproxyLink {self.name}: {pairs}>"
+
+    def capabilities(self) -> frozenset[FaultKind]:
+        return self.CAPABILITIES
 
     @property
     def listen(self) -> str:
@@ -300,10 +161,6 @@ class Link:
             return str(answer["listen"])
 
     # --- faults ----------------------------------------------------------------------------
-
-    def cut(self) -> Fault:
-        """Disable every proxy: open connections closed, new ones refused (both directions)."""
-        return Cut(self)
 
     def latency(self, ms: float, jitter_ms: float = 0, direction: Direction = "both") -> Fault:
         """Delay data by ``ms`` +/- ``jitter_ms`` in each chosen direction (both: RTT + 2*ms)."""
@@ -352,10 +209,6 @@ class Link:
         """Any Toxiproxy toxic by type and attributes, e.g. ``toxic("slow_close", delay=500)``."""
         return ToxicFault(self, toxic_type, direction, toxicity, attributes)
 
-    def flap(self, up_s: float, down_s: float, cycles: int | None = None) -> Flap:
-        """Alternate cut (``down_s``) and up (``up_s``) in a background thread."""
-        return Flap(self, up_s, down_s, cycles)
-
     def restore(self) -> None:
         """Stop flaps, remove every toxic and re-enable every proxy of the link."""
         self._forget_state()
@@ -365,25 +218,29 @@ class Link:
                     self._api.call_status("DELETE", f"/proxies/{p.name}/toxics/{toxic['name']}")
                 self._api.call("POST", f"/proxies/{p.name}", {"enabled": True})
 
-    def _forget_state(self) -> None:
-        """After a server-wide reset: no flap, no cut held."""
-        for flap in list(self._flaps):
-            flap._stop.set()
-            if flap._thread is not None:
-                flap._thread.join(timeout=30.0)
-            flap._down = False
-        self._flaps.clear()
-        with self._lock:
-            self._down = 0
-
-    def _hold_down(self, delta: int) -> None:
-        with self._lock:
-            before = self._down
-            self._down = max(0, before + delta)
-            if (before == 0) != (self._down == 0):
-                enabled = self._down == 0
-                for p in self.proxies:
-                    self._api.call("POST", f"/proxies/{p.name}", {"enabled": enabled})
+    def _set_down(self, mode: CutMode, down: bool) -> None:
+        if mode == "reset":
+            for p in self.proxies:
+                self._api.call("POST", f"/proxies/{p.name}", {"enabled": not down})
+            return
+        for p in self.proxies:  # blackhole: see the module docstring
+            for stream in ("upstream", "downstream"):
+                toxic = f"{BLACKHOLE_TOXIC}_{stream}"
+                if down:
+                    body = {
+                        "name": toxic,
+                        "type": "timeout",
+                        "stream": stream,
+                        "toxicity": 1.0,
+                        "attributes": {"timeout": 0},
+                    }
+                    self._api.call("POST", f"/proxies/{p.name}/toxics", body)
+                else:
+                    status, err = self._api.call_status(
+                        "DELETE", f"/proxies/{p.name}/toxics/{toxic}"
+                    )
+                    if status >= 400 and status != 404:
+                        raise FaultError(f"could not remove {toxic} from proxy {p.name}: {err}")
 
     def delete(self) -> None:
         """Delete every proxy of the link from the server."""

@@ -1,4 +1,4 @@
-"""The real toxiproxy-server as a child process, with its API on 127.0.0.1 only."""
+"""The real toxiproxy-server as a supervised child process, with its API on 127.0.0.1 only."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import contextlib
 import functools
 import logging
 import shutil
-import subprocess
 import tempfile
 import time
 import weakref
@@ -18,8 +17,8 @@ from typing import cast
 from bench.build import tools
 from bench.errors import FaultError
 from bench.faults.toxiproxy.api import Api, check_name
-from bench.faults.toxiproxy.link import Link
-from bench.procs import die_with_parent_preexec, free_port
+from bench.faults.toxiproxy.link import ToxiproxyLink
+from bench.procs import Supervised, free_port
 
 log = logging.getLogger(__name__)
 
@@ -31,47 +30,28 @@ def _as_list(value: str | Sequence[str]) -> list[str]:
     return [cast(str, value)]
 
 
-def _stop_process(proc: subprocess.Popen[bytes], grace: float) -> None:
-    """SIGTERM, then SIGKILL after ``grace`` seconds; always reaps the process."""
-    if proc.poll() is not None:
-        return
-    try:
-        proc.terminate()
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        log.warning(
-            "toxiproxy-server pid %d ignored SIGTERM for %.1fs; killing it", proc.pid, grace
-        )
-    finally:  # also on KeyboardInterrupt while waiting
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
 class Toxiproxy:
     """A running toxiproxy-server; create with :meth:`start`, use as a context manager."""
 
     def __init__(
-        self,
-        proc: subprocess.Popen[bytes],
-        port: int,
-        log_path: Path,
-        temp_dir: Path | None,
-        stop_timeout: float,
+        self, proc: Supervised, port: int, temp_dir: Path | None, stop_timeout: float
     ) -> None:
+        assert proc.pid is not None
         self.host = "127.0.0.1"
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        self.log_path = log_path
+        self.log_path = proc.log_path
         self.pid = proc.pid
         self._proc = proc
         self._temp_dir = temp_dir
-        self._stop_timeout = stop_timeout
-        self._api = Api(self.url, log_hint=f" (server log: {log_path})")
-        self._links: dict[str, Link] = {}
+        self._api = Api(self.url, log_hint=f" (server log: {proc.log_path})")
+        self._links: dict[str, ToxiproxyLink] = {}
         # Last resort if the owner forgets stop(): at garbage collection or interpreter exit.
-        self._finalizer: Callable[[], object] = weakref.finalize(
-            self, _stop_process, proc, stop_timeout
+        # A detached server (``edgebench up``) must outlive the interpreter: stop() only.
+        self._finalizer: Callable[[], object] = (
+            functools.partial(proc.stop, stop_timeout)
+            if proc.detached
+            else weakref.finalize(self, proc.stop, stop_timeout)
         )
 
     @classmethod
@@ -99,23 +79,17 @@ class Toxiproxy:
         log_path = directory / "toxiproxy-server.log"
         for attempt in range(3):  # the free port may be taken before the server binds it
             port = free_port()
-            with log_path.open("ab") as out:
-                proc = subprocess.Popen(
-                    [str(exe), "-host", "127.0.0.1", "-port", str(port)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # Ctrl-C in the terminal reaches us, not it
-                    preexec_fn=None if detached else die_with_parent_preexec(),
-                )
-            server = cls(proc, port, log_path, temp_dir, stop_timeout)
-            if detached:  # no finalizer: it would also fire when the interpreter exits
-                cast(weakref.finalize, server._finalizer).detach()  # type: ignore[type-arg]
-                server._finalizer = functools.partial(_stop_process, proc, stop_timeout)
+            proc = Supervised(
+                "toxiproxy-server",
+                [exe, "-host", "127.0.0.1", "-port", str(port)],
+                log_path,
+                detached=detached,
+            ).start()
+            server = cls(proc, port, temp_dir, stop_timeout)
             try:
                 server._wait_ready(startup_timeout)
             except BaseException as e:
-                _stop_process(proc, stop_timeout)
+                proc.stop(stop_timeout)
                 if isinstance(e, FaultError) and "address already in use" in str(e) and attempt < 2:
                     continue
                 raise
@@ -127,7 +101,7 @@ class Toxiproxy:
         __tracebackhide__ = True
         deadline = time.monotonic() + timeout
         while True:
-            code = self._proc.poll()
+            code = self._proc.proc.poll() if self._proc.proc else None
             if code is not None:
                 raise FaultError(
                     f"toxiproxy-server exited with status {code} during startup; "
@@ -152,7 +126,7 @@ class Toxiproxy:
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL) and remove its temporary log directory."""
         try:
-            self._finalizer()  # runs _stop_process once
+            self._finalizer()  # stops the process (once, for the attached finalizer)
         finally:
             self._api.close()
             self._links.clear()
@@ -161,7 +135,7 @@ class Toxiproxy:
 
     @property
     def running(self) -> bool:
-        return self._proc.poll() is None
+        return self._proc.running()
 
     def __enter__(self) -> Toxiproxy:
         return self
@@ -185,7 +159,7 @@ class Toxiproxy:
         upstream: str | Sequence[str],
         listen: str | Sequence[str] = "127.0.0.1:0",
         check_upstream: bool = False,
-    ) -> Link:
+    ) -> ToxiproxyLink:
         """A new link with one proxy per upstream; ``listen`` port 0 picks a free port.
 
         An upstream that is not reachable now is logged as a warning (clients of the proxy will
@@ -199,7 +173,7 @@ class Toxiproxy:
         listens = [listen] * len(upstreams) if isinstance(listen, str) else _as_list(listen)
         if not upstreams or len(listens) != len(upstreams):
             raise FaultError(f"link {name}: give one listen address per upstream (or one for all)")
-        link = Link(self._api, name)
+        link = ToxiproxyLink(self._api, name)
         try:
             for up, lis in zip(upstreams, listens, strict=True):
                 link.add(up, lis, check_upstream=check_upstream)
@@ -211,7 +185,7 @@ class Toxiproxy:
         return link
 
     @property
-    def links(self) -> dict[str, Link]:
+    def links(self) -> dict[str, ToxiproxyLink]:
         return dict(self._links)
 
     def remove_link(self, name: str) -> None:

@@ -1,0 +1,72 @@
+"""The shape every scenario shares, as code: baseline (asserted by the ``scenario_run``
+fixture), inject, assert the fault had an effect, hold, restore, bounded recovery, assert back
+to baseline, record. A suite states only what differs:
+
+    with run.outage([node], mode=cut_mode, hold_s=t.short_outage_s) as outage:
+        run.record_edge_view("edge_pods_running", node.name, expected)  # while cut
+    run.recover(ns, "app", REPLICAS, node.name, outage.fault(node.name), baseline)
+
+Fault windows and Ready transitions are journaled by :class:`~bench.scenario.run.ScenarioRun`
+itself (the link reports each fault it applies), not by the suite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bench.faults import CutMode, Fault
+from bench.model import EdgeNode
+
+if TYPE_CHECKING:
+    from bench.observe.watch import Event
+    from bench.scenario.run import ScenarioRun
+
+
+@dataclass
+class Outage:
+    """The cut links of an outage: per node its fault and when the control plane noticed."""
+
+    faults: dict[str, Fault] = field(default_factory=dict)
+    detected: dict[str, Event] = field(default_factory=dict)
+
+    def fault(self, node: str) -> Fault:
+        return self.faults[node]
+
+    @property
+    def started_mono(self) -> float:
+        """When the last link went down (every node is cut from here on)."""
+        starts = [f.started_mono for f in self.faults.values() if f.started_mono is not None]
+        return max(starts)
+
+
+@contextlib.contextmanager
+def outage(
+    run: ScenarioRun,
+    nodes: Sequence[EdgeNode],
+    mode: CutMode,
+    hold_s: float,
+    record_detect: bool = False,
+) -> Iterator[Outage]:
+    """Cut every link of ``nodes`` in ``mode``; assert the fault had its effect (each node
+    not Ready within the detection bound, optionally recorded as ``detect_s``); run the body;
+    hold until ``hold_s`` after the cut; restore on exit (also on failure and Ctrl-C)."""
+    result = Outage()
+    with contextlib.ExitStack() as stack:
+        for node in nodes:
+            result.faults[node.name] = stack.enter_context(node.link.cut(mode=mode))
+        cut_at = result.started_mono
+        for node in nodes:  # the fault had its effect on every node
+            lost = run.wait_node(
+                node.name, ready=False, since_mono=cut_at, timeout=run.detect_timeout
+            )
+            result.detected[node.name] = lost
+            if record_detect:
+                started = result.faults[node.name].started_mono
+                assert started is not None
+                run.record("detect_s", lost.mono - started, node=node.name)
+        yield result
+        time.sleep(max(0.0, hold_s - (time.monotonic() - cut_at)))
