@@ -86,6 +86,7 @@ def test_the_issue_example_ready_for_a_moment_is_not_recovered() -> None:
     assert r.stable_recover_s == 44.0
     assert r.relapses == 1
     assert r.notready_span_s == 144.0 - 88
+    assert r.longest_notready_s == pytest.approx(144.0 - 114.7)  # the relapse, not the cut
 
 
 def test_two_relapses() -> None:
@@ -101,6 +102,7 @@ def test_two_relapses() -> None:
     )
     assert (r.first_ready_s, r.stable_recover_s, r.relapses) == (4, 30, 2)
     assert r.notready_span_s == 130 - 88
+    assert r.longest_notready_s == 104 - 88
 
 
 def test_relapse_at_exactly_the_hold_counts() -> None:
@@ -142,6 +144,7 @@ def test_ready_that_never_came() -> None:
     assert r.first_notready_mono == 88
     assert r.first_ready_mono is None and r.stable_mono is None and r.relapses == 0
     assert r.notready_span_s is None
+    assert r.longest_notready_s == 200 - 88  # still running at the bound
     assert r.note == "never Ready again within the bound (+100.0 s)"
 
 
@@ -150,7 +153,7 @@ def test_already_not_ready_when_the_fault_began() -> None:
     assert r.already_not_ready
     assert r.first_notready_mono == CUT and r.detect_s is None
     assert (r.first_ready_s, r.stable_recover_s) == (5, 5)
-    assert r.notready_span_s == 105 - CUT
+    assert r.notready_span_s == r.longest_notready_s == 105 - CUT
     assert r.note == "already not Ready when the fault began"
 
 
@@ -159,7 +162,7 @@ def test_never_left_ready() -> None:
     r = recovery(events, "edge-0", CUT, RESTORE, HOLD, until_mono=115)
     assert r.first_notready_mono is None and r.detect_s is None
     assert (r.first_ready_s, r.stable_recover_s, r.notready_span_s) == (0, 0, 0)
-    assert r.relapses == 0 and r.note == "never left Ready"
+    assert r.relapses == 0 and r.longest_notready_s == 0 and r.note == "never left Ready"
     early = recovery(events, "edge-0", CUT, RESTORE, HOLD, until_mono=105)
     assert early.first_ready_s == 0 and early.stable_mono is None
     assert early.note == "Ready at +0.0 s but not held for 10 s before the bound (+5.0 s)"
@@ -268,6 +271,7 @@ def test_properties_of_the_stable_point_and_the_relapses(until: float) -> None:
             assert r.relapses == len(transitions)
         if r.stable_mono is not None and r.first_notready_mono is not None:
             assert r.notready_span_s == r.stable_mono - r.first_notready_mono
+            assert 0 < r.longest_notready_s <= r.notready_span_s
 
 
 # --- several nodes, flapping links ----------------------------------------------------------

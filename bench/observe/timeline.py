@@ -116,6 +116,24 @@ def _relapses(signal: _Signal, after: float, before: float) -> int:
     return sum(1 for at, ready in signal if after < at <= before and not ready)
 
 
+def _longest_down(signal: _Signal, start: float, end: float) -> float:
+    """The longest not-Ready stretch within ``[start, end]`` (one still running counts to
+    ``end``)."""
+    longest = 0.0
+    down_since = None if _state_at(signal, start) else start
+    for at, ready in signal:
+        if at <= start or at > end:
+            continue
+        if not ready and down_since is None:
+            down_since = at
+        elif ready and down_since is not None:
+            longest = max(longest, at - down_since)
+            down_since = None
+    if down_since is not None:
+        longest = max(longest, end - down_since)
+    return longest
+
+
 def _check_window(cut: float, restore: float, until: float, hold_s: float) -> None:
     if not cut <= restore <= until:
         raise ValueError(
@@ -150,6 +168,10 @@ class Recovery:
     first_ready_mono: float | None
     stable_mono: float | None
     relapses: int
+    #: the longest single not-Ready stretch from the first not-Ready to the stable point (to
+    #: ``until_mono`` while not stable): the node's taints, and the eviction timers of its
+    #: pods, are cleared whenever it is Ready again, so this is what decides evictions
+    longest_notready_s: float
     note: str = ""
 
     @property
@@ -232,6 +254,7 @@ def recovery(
         )
 
     relapses = 0 if first_up is None else _relapses(signal, first_up, horizon)
+    longest = 0.0 if first_down is None else _longest_down(signal, first_down, horizon)
     notes = []
     if already:
         notes.append("already not Ready when the fault began")
@@ -264,6 +287,7 @@ def recovery(
         first_ready_mono=first_up,
         stable_mono=stable,
         relapses=relapses,
+        longest_notready_s=longest,
         note="; ".join(notes),
     )
 
