@@ -53,10 +53,14 @@ def judge(*events: Event, until: float, cut: float = CUT, hold: float = HOLD) ->
 # --- the hold period ------------------------------------------------------------------------
 
 
-def test_hold_is_one_grace_period_plus_one_lease_renewal() -> None:
+def test_hold_is_grace_and_two_monitor_periods_plus_one_lease_renewal() -> None:
     assert lease_renew_interval_s(FAST) == FAST.node_lease_duration_s / 4
-    assert stable_hold_s(FAST) == 8 + 2  # kwok's fast profile: the 10 s
-    assert stable_hold_s(KUBELET_FAST) == 16 + 10  # kubelet agents: 40 s Lease, 10 s renewals
+    assert stable_hold_s(FAST) == 8 + 2 * 1 + 2  # kwok agents in the fast profile
+    assert stable_hold_s(KUBELET_FAST) == 16 + 2 * 1 + 10  # kubelet agents: 40 s Lease
+    # The kwok run lost Ready again 10.0 s after its first Ready (grace 8 s, monitor
+    # 1 s: the controller saw the Ready up to 1 s late and looked again up to 1 s late):
+    # a hold of grace + one renewal (also 10 s) would be a coin toss on that relapse.
+    assert stable_hold_s(FAST) > 14.7 - 4.7
 
 
 # --- one node: golden sequences ------------------------------------------------------------

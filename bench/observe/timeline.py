@@ -47,13 +47,24 @@ def lease_renew_interval_s(timings: Timings) -> float:
 
 def stable_hold_s(timings: Timings) -> float:
     """How long a node must stay Ready to count as recovered: one node-monitor grace period
-    plus one Lease renewal interval.
+    and two monitor periods, plus one Lease renewal interval.
 
-    A node whose status got through once but whose Lease does not keep up is marked Unknown
-    by the node lifecycle controller one grace period after its last heartbeat; the extra
-    renewal interval leaves room for the renewal that must have arrived by then.
+    The node lifecycle controller stamps a heartbeat when it sees it (at its next look, up to
+    one monitor period after it arrived) and marks the node Unknown at its first look more
+    than one grace period later (up to one more monitor period): a node whose status got
+    through once but whose Lease does not keep up loses Ready again up to grace + 2 monitor
+    periods after it turned Ready (kubernetes v1.32
+    pkg/controller/nodelifecycle/node_lifecycle_controller.go, ``tryUpdateNodeHealth``:
+    ``probeTimestamp = nc.now()``, then ``nc.now().After(probeTimestamp.Add(gracePeriod))``,
+    run every ``nodeMonitorPeriod``). The extra renewal interval makes the stretch outlast
+    that moment by one renewal that must have kept the node Ready, and covers the latency of
+    the API write and the watch.
     """
-    return timings.node_monitor_grace_period_s + lease_renew_interval_s(timings)
+    return (
+        timings.node_monitor_grace_period_s
+        + 2 * timings.node_monitor_period_s
+        + lease_renew_interval_s(timings)
+    )
 
 
 def is_ready(event: Event) -> bool:
