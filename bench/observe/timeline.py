@@ -12,7 +12,7 @@ Terms used throughout (the decision is written down in ``docs/recovery.md``):
 * *Ready stretch*: a time interval during which the object stays Ready.
 * *Stable*: a Ready stretch that lasted longer than ``hold_s`` (see :func:`stable_hold_s`);
   a stretch that ends in a relapse at or before ``start + hold_s``, or that is still running
-  but has not yet lasted ``hold_s`` at ``until_mono``, is not stable.
+  at ``until_mono`` but not yet for longer than ``hold_s``, is not (yet) stable.
 * *Relapse*: a Ready -> not-Ready transition after the first Ready that follows the restore.
 """
 
