@@ -53,10 +53,14 @@ def judge(*events: Event, until: float, cut: float = CUT, hold: float = HOLD) ->
 # --- the hold period ------------------------------------------------------------------------
 
 
-def test_hold_is_one_grace_period_plus_one_lease_renewal() -> None:
+def test_hold_is_grace_and_two_monitor_periods_plus_one_lease_renewal() -> None:
     assert lease_renew_interval_s(FAST) == FAST.node_lease_duration_s / 4
-    assert stable_hold_s(FAST) == 8 + 2  # kwok's fast profile: the issue's 10 s
-    assert stable_hold_s(KUBELET_FAST) == 16 + 10  # kubelet agents: 40 s Lease, 10 s renewals
+    assert stable_hold_s(FAST) == 8 + 2 * 1 + 2  # kwok agents in the fast profile
+    assert stable_hold_s(KUBELET_FAST) == 16 + 2 * 1 + 10  # kubelet agents: 40 s Lease
+    # The issue's kwok run lost Ready again 10.0 s after its first Ready (grace 8 s, monitor
+    # 1 s: the controller saw the Ready up to 1 s late and looked again up to 1 s late):
+    # a hold of grace + one renewal (also 10 s) would be a coin toss on that relapse.
+    assert stable_hold_s(FAST) > 14.7 - 4.7
 
 
 # --- one node: golden sequences ------------------------------------------------------------
@@ -86,6 +90,7 @@ def test_the_issue_example_ready_for_a_moment_is_not_recovered() -> None:
     assert r.stable_recover_s == 44.0
     assert r.relapses == 1
     assert r.notready_span_s == 144.0 - 88
+    assert r.longest_notready_s == pytest.approx(144.0 - 114.7)  # the relapse, not the cut
 
 
 def test_two_relapses() -> None:
@@ -101,6 +106,7 @@ def test_two_relapses() -> None:
     )
     assert (r.first_ready_s, r.stable_recover_s, r.relapses) == (4, 30, 2)
     assert r.notready_span_s == 130 - 88
+    assert r.longest_notready_s == 104 - 88
 
 
 def test_relapse_at_exactly_the_hold_counts() -> None:
@@ -142,6 +148,7 @@ def test_ready_that_never_came() -> None:
     assert r.first_notready_mono == 88
     assert r.first_ready_mono is None and r.stable_mono is None and r.relapses == 0
     assert r.notready_span_s is None
+    assert r.longest_notready_s == 200 - 88  # still running at the bound
     assert r.note == "never Ready again within the bound (+100.0 s)"
 
 
@@ -150,7 +157,7 @@ def test_already_not_ready_when_the_fault_began() -> None:
     assert r.already_not_ready
     assert r.first_notready_mono == CUT and r.detect_s is None
     assert (r.first_ready_s, r.stable_recover_s) == (5, 5)
-    assert r.notready_span_s == 105 - CUT
+    assert r.notready_span_s == r.longest_notready_s == 105 - CUT
     assert r.note == "already not Ready when the fault began"
 
 
@@ -159,7 +166,7 @@ def test_never_left_ready() -> None:
     r = recovery(events, "edge-0", CUT, RESTORE, HOLD, until_mono=115)
     assert r.first_notready_mono is None and r.detect_s is None
     assert (r.first_ready_s, r.stable_recover_s, r.notready_span_s) == (0, 0, 0)
-    assert r.relapses == 0 and r.note == "never left Ready"
+    assert r.relapses == 0 and r.longest_notready_s == 0 and r.note == "never left Ready"
     early = recovery(events, "edge-0", CUT, RESTORE, HOLD, until_mono=105)
     assert early.first_ready_s == 0 and early.stable_mono is None
     assert early.note == "Ready at +0.0 s but not held for 10 s before the bound (+5.0 s)"
@@ -268,6 +275,7 @@ def test_properties_of_the_stable_point_and_the_relapses(until: float) -> None:
             assert r.relapses == len(transitions)
         if r.stable_mono is not None and r.first_notready_mono is not None:
             assert r.notready_span_s == r.stable_mono - r.first_notready_mono
+            assert 0 < r.longest_notready_s <= r.notready_span_s
 
 
 # --- several nodes, flapping links ----------------------------------------------------------

@@ -12,7 +12,7 @@ Terms used throughout (the decision is written down in ``docs/recovery.md``):
 * *Ready stretch*: a time interval during which the object stays Ready.
 * *Stable*: a Ready stretch that lasted longer than ``hold_s`` (see :func:`stable_hold_s`);
   a stretch that ends in a relapse at or before ``start + hold_s``, or that is still running
-  but has not yet lasted ``hold_s`` at ``until_mono``, is not stable.
+  at ``until_mono`` but not yet for longer than ``hold_s``, is not (yet) stable.
 * *Relapse*: a Ready -> not-Ready transition after the first Ready that follows the restore.
 """
 
@@ -47,13 +47,24 @@ def lease_renew_interval_s(timings: Timings) -> float:
 
 def stable_hold_s(timings: Timings) -> float:
     """How long a node must stay Ready to count as recovered: one node-monitor grace period
-    plus one Lease renewal interval.
+    and two monitor periods, plus one Lease renewal interval.
 
-    A node whose status got through once but whose Lease does not keep up is marked Unknown
-    by the node lifecycle controller one grace period after its last heartbeat; the extra
-    renewal interval leaves room for the renewal that must have arrived by then.
+    The node lifecycle controller stamps a heartbeat when it sees it (at its next look, up to
+    one monitor period after it arrived) and marks the node Unknown at its first look more
+    than one grace period later (up to one more monitor period): a node whose status got
+    through once but whose Lease does not keep up loses Ready again up to grace + 2 monitor
+    periods after it turned Ready (kubernetes v1.32
+    pkg/controller/nodelifecycle/node_lifecycle_controller.go, ``tryUpdateNodeHealth``:
+    ``probeTimestamp = nc.now()``, then ``nc.now().After(probeTimestamp.Add(gracePeriod))``,
+    run every ``nodeMonitorPeriod``). The extra renewal interval makes the stretch outlast
+    that moment by one renewal that must have kept the node Ready, and covers the latency of
+    the API write and the watch.
     """
-    return timings.node_monitor_grace_period_s + lease_renew_interval_s(timings)
+    return (
+        timings.node_monitor_grace_period_s
+        + 2 * timings.node_monitor_period_s
+        + lease_renew_interval_s(timings)
+    )
 
 
 def is_ready(event: Event) -> bool:
@@ -116,6 +127,24 @@ def _relapses(signal: _Signal, after: float, before: float) -> int:
     return sum(1 for at, ready in signal if after < at <= before and not ready)
 
 
+def _longest_down(signal: _Signal, start: float, end: float) -> float:
+    """The longest not-Ready stretch within ``[start, end]`` (one still running counts to
+    ``end``)."""
+    longest = 0.0
+    down_since = None if _state_at(signal, start) else start
+    for at, ready in signal:
+        if at <= start or at > end:
+            continue
+        if not ready and down_since is None:
+            down_since = at
+        elif ready and down_since is not None:
+            longest = max(longest, at - down_since)
+            down_since = None
+    if down_since is not None:
+        longest = max(longest, end - down_since)
+    return longest
+
+
 def _check_window(cut: float, restore: float, until: float, hold_s: float) -> None:
     if not cut <= restore <= until:
         raise ValueError(
@@ -150,6 +179,10 @@ class Recovery:
     first_ready_mono: float | None
     stable_mono: float | None
     relapses: int
+    #: the longest single not-Ready stretch from the first not-Ready to the stable point (to
+    #: ``until_mono`` while not stable): the node's taints, and the eviction timers of its
+    #: pods, are cleared whenever it is Ready again, so this is what decides evictions
+    longest_notready_s: float
     note: str = ""
 
     @property
@@ -232,6 +265,7 @@ def recovery(
         )
 
     relapses = 0 if first_up is None else _relapses(signal, first_up, horizon)
+    longest = 0.0 if first_down is None else _longest_down(signal, first_down, horizon)
     notes = []
     if already:
         notes.append("already not Ready when the fault began")
@@ -264,6 +298,7 @@ def recovery(
         first_ready_mono=first_up,
         stable_mono=stable,
         relapses=relapses,
+        longest_notready_s=longest,
         note="; ".join(notes),
     )
 

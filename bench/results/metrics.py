@@ -93,7 +93,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in _ALL}
 #: v1 -> v2: recovery is measured to the stable point (no relapse), not to the first Ready.
 V1_METRICS: dict[str, str] = {
     "recover_s": "first_ready_s",  # v1 recover_s was restore -> first Ready
-    "pods_ready_s": "pods_first_ready_s",  # v1 pods_ready_s was restore -> pods first Ready
+    # v1 pods_ready_s: restore -> each pod's *last* Ready transition once the node had settled
+    # (first Ready if the Lease kept up, after the relapse if it did not): neither meaning today
+    "pods_ready_s": "pods_ready_s@v1",
     "converge_s": "converge_s@v1",  # v1: last restore -> last Ready transition (may relapse)
 }
 
