@@ -11,7 +11,7 @@ import pytest
 from echo import EchoServer, connect, round_trip
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from bench.faults import Link
+from bench.faults import ToxiproxyLink
 
 pytestmark = pytest.mark.integration
 
@@ -23,12 +23,12 @@ def echo() -> Iterator[EchoServer]:
 
 
 @pytest.fixture
-def link(make_link: Callable[..., Link], echo: EchoServer) -> Link:
+def link(make_link: Callable[..., ToxiproxyLink], echo: EchoServer) -> ToxiproxyLink:
     return make_link(echo.address)
 
 
 @pytest.mark.benchmark(group="fault apply+remove")
-def test_bench_latency_toxic_apply_remove(benchmark: BenchmarkFixture, link: Link) -> None:
+def test_bench_latency_toxic_apply_remove(benchmark: BenchmarkFixture, link: ToxiproxyLink) -> None:
     def apply_remove() -> None:
         with link.latency(10, direction="downstream"):  # one toxic on one proxy
             pass
@@ -38,7 +38,7 @@ def test_bench_latency_toxic_apply_remove(benchmark: BenchmarkFixture, link: Lin
 
 @pytest.mark.benchmark(group="fault apply+remove")
 def test_bench_latency_both_directions_apply_remove(
-    benchmark: BenchmarkFixture, link: Link
+    benchmark: BenchmarkFixture, link: ToxiproxyLink
 ) -> None:
     def apply_remove() -> None:
         with link.latency(10):  # two toxics
@@ -48,7 +48,7 @@ def test_bench_latency_both_directions_apply_remove(
 
 
 @pytest.mark.benchmark(group="fault apply+remove")
-def test_bench_cut_restore(benchmark: BenchmarkFixture, link: Link) -> None:
+def test_bench_cut_restore(benchmark: BenchmarkFixture, link: ToxiproxyLink) -> None:
     def cut_restore() -> None:
         with link.cut():
             pass
@@ -64,7 +64,7 @@ def test_bench_rtt_direct(benchmark: BenchmarkFixture, echo: EchoServer) -> None
 
 
 @pytest.mark.benchmark(group="echo round trip")
-def test_bench_rtt_via_proxy(benchmark: BenchmarkFixture, link: Link) -> None:
+def test_bench_rtt_via_proxy(benchmark: BenchmarkFixture, link: ToxiproxyLink) -> None:
     with connect(link.listen) as sock:
         round_trip(sock)
         benchmark(round_trip, sock)

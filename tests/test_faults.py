@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from echo import EchoServer, connect, median_rtt, refuses, round_trip, transfer_time
 
-from bench.errors import FaultError
-from bench.faults import TOXIC_TYPES, Link, Toxiproxy
+from bench.errors import FaultError, NotSupportedError
+from bench.faults import TOXIC_TYPES, FaultKind, Toxiproxy, ToxiproxyLink
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[1]
-MakeLink = Callable[..., Link]
+MakeLink = Callable[..., ToxiproxyLink]
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +33,11 @@ def echo() -> Iterator[EchoServer]:
 
 
 @pytest.fixture
-def link(make_link: MakeLink, echo: EchoServer) -> Link:
+def link(make_link: MakeLink, echo: EchoServer) -> ToxiproxyLink:
     return make_link(echo.address)
 
 
-def toxics_of(tp: Toxiproxy, link: Link) -> list[str]:
+def toxics_of(tp: Toxiproxy, link: ToxiproxyLink) -> list[str]:
     return sorted(
         t["name"] for p in link.proxies for t in tp._api.call("GET", f"/proxies/{p.name}/toxics")
     )
@@ -114,7 +114,7 @@ def test_api_errors_after_server_stopped_name_the_log(
 # --- links and faults -----------------------------------------------------------------------
 
 
-def test_link_proxies_traffic_on_a_resolved_port(link: Link, echo: EchoServer) -> None:
+def test_link_proxies_traffic_on_a_resolved_port(link: ToxiproxyLink, echo: EchoServer) -> None:
     assert link.upstream == echo.address
     assert not link.listen.endswith(":0")
     with connect(link.listen) as sock:
@@ -122,7 +122,7 @@ def test_link_proxies_traffic_on_a_resolved_port(link: Link, echo: EchoServer) -
 
 
 @pytest.mark.parametrize(("direction", "legs"), [("both", 2), ("upstream", 1), ("downstream", 1)])
-def test_latency_adds_to_round_trip(link: Link, direction: str, legs: int) -> None:
+def test_latency_adds_to_round_trip(link: ToxiproxyLink, direction: str, legs: int) -> None:
     baseline = median_rtt(link.listen)
     with link.latency(60, direction=direction):  # type: ignore[arg-type]
         delayed = median_rtt(link.listen, samples=3)
@@ -131,10 +131,10 @@ def test_latency_adds_to_round_trip(link: Link, direction: str, legs: int) -> No
     assert median_rtt(link.listen) < baseline + 0.03
 
 
-def test_cut_refuses_new_and_closes_open_connections(link: Link) -> None:
+def test_reset_cut_refuses_new_and_closes_open_connections(link: ToxiproxyLink) -> None:
     with connect(link.listen) as open_sock:
         round_trip(open_sock)
-        with link.cut() as fault:
+        with link.cut(mode="reset") as fault:
             assert refuses(link.listen)
             open_sock.settimeout(2)
             with pytest.raises((ConnectionError, OSError)):
@@ -144,12 +144,65 @@ def test_cut_refuses_new_and_closes_open_connections(link: Link) -> None:
     assert fault.started_mono is not None and fault.ended_mono is not None
     assert fault.started_at is not None and fault.ended_at is not None
     assert fault.ended_mono >= fault.started_mono
+    assert fault.label == "cut/reset via toxiproxy"
     with connect(link.listen) as sock:  # same port again after the cut
         round_trip(sock)
 
 
+def test_blackhole_cut_keeps_connections_open_and_silent(link: ToxiproxyLink) -> None:
+    with connect(link.listen) as open_sock:
+        round_trip(open_sock)
+        with link.cut(mode="blackhole") as fault:
+            open_sock.settimeout(1.0)
+            open_sock.sendall(b"ping")
+            with pytest.raises(TimeoutError):  # silent: no answer, and not closed either
+                open_sock.recv(4)
+            # Toxiproxy still completes a new connection's handshake; then it hangs too.
+            with connect(link.listen, timeout=1.0) as new_sock:
+                new_sock.sendall(b"ping")
+                with pytest.raises(TimeoutError):
+                    new_sock.recv(4)
+            assert not refuses(link.listen)
+    assert fault.label == "cut/blackhole via toxiproxy"
+    with connect(link.listen) as sock:  # new connections work again after the restore
+        round_trip(sock)
+
+
+def test_unsupported_fault_is_refused_before_anything_is_applied(
+    toxiproxy: Toxiproxy, link: ToxiproxyLink
+) -> None:
+    with pytest.raises(NotSupportedError, match=r"toxiproxy link backend cannot do loss"):
+        link.loss(20)
+    assert not link.supports(FaultKind.LOSS) and link.supports(FaultKind.CUT_BLACKHOLE)
+    assert toxics_of(toxiproxy, link) == []
+    with pytest.raises(FaultError, match="unknown cut mode 'pulled'"):
+        link.cut(mode="pulled")  # type: ignore[arg-type]
+
+
+def test_cuts_of_different_modes_do_not_nest(link: ToxiproxyLink) -> None:
+    with link.cut(mode="reset"), pytest.raises(FaultError, match="already cut in mode reset"):
+        link.cut(mode="blackhole").apply()
+    with connect(link.listen) as sock:
+        round_trip(sock)
+
+
+def test_listeners_hear_each_fault_applied_and_removed(link: ToxiproxyLink) -> None:
+    heard: list[tuple[str, bool]] = []
+    link.listeners.append(lambda f: heard.append((f.label, f.ended_mono is not None)))
+    with link.cut(mode="blackhole"):
+        pass
+    with link.latency(10):
+        pass
+    assert heard == [
+        ("cut/blackhole via toxiproxy", False),
+        ("cut/blackhole via toxiproxy", True),
+        ("latency via toxiproxy", False),
+        ("latency via toxiproxy", True),
+    ]
+
+
 @pytest.mark.parametrize("direction", ["upstream", "downstream"])
-def test_bandwidth_caps_throughput(link: Link, echo: EchoServer, direction: str) -> None:
+def test_bandwidth_caps_throughput(link: ToxiproxyLink, echo: EchoServer, direction: str) -> None:
     size, kbps = 250_000, 250
     assert transfer_time(echo.address, size) < 0.5
     with link.bandwidth(kbps, direction=direction):  # type: ignore[arg-type]
@@ -159,9 +212,9 @@ def test_bandwidth_caps_throughput(link: Link, echo: EchoServer, direction: str)
     assert transfer_time(link.listen, size) < 0.5
 
 
-def test_restore_brings_the_baseline_back(toxiproxy: Toxiproxy, link: Link) -> None:
+def test_restore_brings_the_baseline_back(toxiproxy: Toxiproxy, link: ToxiproxyLink) -> None:
     baseline = median_rtt(link.listen)
-    latency, cut = link.latency(100).apply(), link.cut().apply()
+    latency, cut = link.latency(100).apply(), link.cut(mode="reset").apply()
     assert refuses(link.listen)
     link.restore()
     assert toxics_of(toxiproxy, link) == []
@@ -171,13 +224,13 @@ def test_restore_brings_the_baseline_back(toxiproxy: Toxiproxy, link: Link) -> N
     assert not refuses(link.listen)
 
 
-def test_faults_nest(toxiproxy: Toxiproxy, link: Link) -> None:
+def test_faults_nest(toxiproxy: Toxiproxy, link: ToxiproxyLink) -> None:
     with link.bandwidth(1000):
         with link.latency(10, direction="downstream"):
             assert len(toxics_of(toxiproxy, link)) == 3
         assert [t.split("_")[0] for t in toxics_of(toxiproxy, link)] == ["bandwidth"] * 2
-        with link.cut():
-            with link.cut():
+        with link.cut(mode="reset"):
+            with link.cut(mode="reset"):
                 pass
             assert refuses(link.listen)  # the outer cut still holds
         assert not refuses(link.listen)
@@ -186,15 +239,15 @@ def test_faults_nest(toxiproxy: Toxiproxy, link: Link) -> None:
 
 @pytest.mark.parametrize("error", [KeyboardInterrupt, RuntimeError])
 def test_faults_are_undone_on_errors_and_ctrl_c(
-    toxiproxy: Toxiproxy, link: Link, error: type[BaseException]
+    toxiproxy: Toxiproxy, link: ToxiproxyLink, error: type[BaseException]
 ) -> None:
-    with pytest.raises(error), link.cut(), link.latency(500):
+    with pytest.raises(error), link.cut(mode="reset"), link.latency(500):
         raise error
     assert toxics_of(toxiproxy, link) == []
     assert median_rtt(link.listen) < 0.2
 
 
-def test_timeout_is_a_black_hole(link: Link) -> None:
+def test_timeout_is_a_black_hole(link: ToxiproxyLink) -> None:
     with link.timeout(0), connect(link.listen, timeout=0.5) as sock:
         sock.sendall(b"hello")
         with pytest.raises(TimeoutError):
@@ -203,7 +256,7 @@ def test_timeout_is_a_black_hole(link: Link) -> None:
         round_trip(sock)
 
 
-def test_reset_peer_resets_connections(link: Link) -> None:
+def test_reset_peer_resets_connections(link: ToxiproxyLink) -> None:
     with (
         link.reset_peer(),
         connect(link.listen, timeout=2) as sock,
@@ -214,19 +267,19 @@ def test_reset_peer_resets_connections(link: Link) -> None:
             raise ConnectionError("closed")
 
 
-def test_slicer_keeps_data_intact(link: Link) -> None:
+def test_slicer_keeps_data_intact(link: ToxiproxyLink) -> None:
     with link.slicer(average_size=64, size_variation=32, delay_us=50):
         assert transfer_time(link.listen, 32_768) < 10
 
 
-def test_generic_toxic(toxiproxy: Toxiproxy, link: Link) -> None:
+def test_generic_toxic(toxiproxy: Toxiproxy, link: ToxiproxyLink) -> None:
     with link.toxic("slow_close", direction="downstream", delay=100):
         assert toxics_of(toxiproxy, link) == ["slow_close_downstream_1"]
 
 
-def test_flap_alternates_and_ends_restored(link: Link) -> None:
+def test_flap_alternates_and_ends_restored(link: ToxiproxyLink) -> None:
     states: list[bool] = []
-    with link.flap(up_s=0.4, down_s=0.4, cycles=2) as flap:
+    with link.flap(up_s=0.4, down_s=0.4, cycles=2, mode="reset") as flap:
         deadline = time.monotonic() + 1.9
         while time.monotonic() < deadline:
             states.append(refuses(link.listen))
@@ -237,8 +290,8 @@ def test_flap_alternates_and_ends_restored(link: Link) -> None:
     assert not refuses(link.listen)
 
 
-def test_flap_exit_while_down_leaves_link_up(link: Link) -> None:
-    with link.flap(up_s=5, down_s=5):
+def test_flap_exit_while_down_leaves_link_up(link: ToxiproxyLink) -> None:
+    with link.flap(up_s=5, down_s=5, mode="reset"):
         assert wait_until(lambda: refuses(link.listen), 2)
     assert not refuses(link.listen)
 
@@ -247,7 +300,7 @@ def test_link_with_two_proxies(make_link: MakeLink, echo: EchoServer) -> None:
     with EchoServer() as other:
         link = make_link([echo.address, other.address])
         assert link.listen_for(other.address) != link.listen
-        with link.cut():
+        with link.cut(mode="reset"):
             assert refuses(link.listen) and refuses(link.listen_for(other.address))
         with link.latency(50, direction="upstream"):
             assert median_rtt(link.listen_for(other.address), samples=2) >= 0.045
@@ -285,7 +338,7 @@ def test_upstream_nobody_listens_on(make_link: MakeLink, caplog: pytest.LogCaptu
         make_link(upstream, check_upstream=True)
 
 
-def test_unknown_toxic_lists_valid_types(link: Link) -> None:
+def test_unknown_toxic_lists_valid_types(link: ToxiproxyLink) -> None:
     with pytest.raises(FaultError, match="unknown toxic type 'packet_loss'") as err:
         link.toxic("packet_loss", percent=5)
     assert all(t in str(err.value) for t in TOXIC_TYPES)
@@ -321,7 +374,7 @@ def test_duplicate_link_name(make_link: MakeLink, echo: EchoServer, toxiproxy: T
         lambda lk: lk.latency(10, direction="sideways"),
     ],
 )
-def test_bad_values(link: Link, make_fault: Callable[[Link], object]) -> None:
+def test_bad_values(link: ToxiproxyLink, make_fault: Callable[[ToxiproxyLink], object]) -> None:
     with pytest.raises(FaultError):
         make_fault(link)
 
@@ -359,7 +412,7 @@ from pathlib import Path
 
 def test_hold_a_fault(toxiproxy, make_link):
     link = make_link(os.environ["ECHO"])
-    fault = link.cut() if os.environ["FAULT"] == "cut" else link.latency(100)
+    fault = link.cut(mode="reset") if os.environ["FAULT"] == "cut" else link.latency(100)
     with fault:
         info = {"pid": toxiproxy.pid, "api": toxiproxy.port, "listen": link.listen}
         Path(os.environ["INFO"] + ".tmp").write_text(json.dumps(info))

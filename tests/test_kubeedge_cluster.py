@@ -32,10 +32,10 @@ def kubeedge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeEdgeLocal
 
 def test_edge_nodes_reach_cloudhub_only_through_their_links(kubeedge: KubeEdgeLocal) -> None:
     ws, https = kubeedge.link_upstreams()
-    listens = {n.link.listen_for(ws) for n in kubeedge.edge_nodes}
+    listens = {n.dial_for(ws) for n in kubeedge.edge_nodes}
     assert len(listens) == 2 and ws not in listens
     # The API server is not among any link's upstreams: edge nodes talk to cloudcore only.
-    assert all(p.upstream in (ws, https) for n in kubeedge.edge_nodes for p in n.link.proxies)
+    assert all(set(n.dial) == {ws, https} for n in kubeedge.edge_nodes)
     assert kubeedge.version == "v1.20.0"
     with ClusterObserver(kubeedge.api).running() as obs:
         assert [obs.node_ready(n.name) for n in kubeedge.edge_nodes] == ["True", "True"]

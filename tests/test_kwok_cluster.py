@@ -41,7 +41,8 @@ def kwok(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KwokLocal]:
 def test_every_edge_node_is_ready_and_has_its_own_link(kwok: KwokLocal) -> None:
     names = [n.name for n in kwok.edge_nodes]
     assert names == ["edge-0", "edge-1", "edge-2"]
-    assert len({n.link.listen for n in kwok.edge_nodes}) == 3
+    apiserver = kwok.control_plane.addresses.apiserver
+    assert len({n.dial_for(apiserver) for n in kwok.edge_nodes}) == 3
     with ClusterObserver(kwok.api).running() as obs:
         assert all(obs.node_ready(n) == "True" for n in names)
         assert all(obs.leases.get(n) is not None for n in names)
@@ -105,7 +106,8 @@ def test_processes_are_gone_after_down(tmp_path: Path) -> None:
         state = json.loads((cluster.state_dir / "state.json").read_text())
         pids = list(state["pids"].values())
         api_port = cluster.control_plane.addresses.apiserver_port
-        link_port = int(cluster.edge_nodes[0].link.listen.rsplit(":", 1)[1])
+        link = cluster.edge_nodes[0].dial_for(cluster.control_plane.addresses.apiserver)
+        link_port = int(link.rsplit(":", 1)[1])
         assert len(pids) == 6 and all(pid_alive(p) for p in pids)
     finally:
         cluster.down()

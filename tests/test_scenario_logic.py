@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -121,10 +120,9 @@ def test_notready_flaps_and_ready_since(observer: ClusterObserver, run: Scenario
     assert run.notready_flaps("edge-0", 5.0, 30.0) == 2
     assert run.notready_flaps("edge-0", 11.0, 30.0) == 1  # already not Ready at 11
     assert run.notready_flaps("edge-0", 0.0, 50.0) == 3
-    with pytest.raises(AssertionError, match="not Ready"):
-        run.node_ready_since("edge-0")
     feed(observer, node(41.0, "True"))
-    assert run.node_ready_since("edge-0") == 41.0
+    assert run._ready_at("edge-0", 45.0)
+    assert not run._ready_at("edge-0", 40.5)
 
 
 def test_heartbeat_gap_includes_the_window_edges(
@@ -149,23 +147,6 @@ def test_deleted_pods_count_uids_once_within_the_window(
     )
     assert run.deleted_pods({"a", "b", "c"}, 2.0, 20.0) == 1
     assert run.deleted_pods({"a", "b", "c"}, 2.0, 40.0) == 2
-
-
-def test_pods_ready_after_restore(observer: ClusterObserver, run: ScenarioRun) -> None:
-    feed(
-        observer,
-        pod(1.0, "a", name="a"),
-        pod(1.0, "b", name="b"),
-        pod(10.0, "a", ready="False", name="a"),
-        pod(10.0, "b", ready="False", name="b"),
-        pod(22.0, "a", name="a"),
-        pod(24.5, "b", name="b"),
-    )
-    assert run.pods_ready_after("ns", "app", "edge-0", restore_mono=20.0) == 4.5
-    feed(observer, pod(30.0, "c", name="c"))  # a pod that was Ready all along counts 0
-    assert run.pods_ready_after("ns", "app", "edge-0", restore_mono=40.0) == 0.0
-    feed(observer, pod(50.0, "d", ready="False", name="d"))
-    assert math.isnan(run.pods_ready_after("ns", "app", "edge-0", restore_mono=40.0))
 
 
 def test_settled_needs_a_heartbeat_after_turning_ready(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from bench.errors import NotSupportedError
 from bench.faults.base import FaultKind
@@ -128,7 +128,7 @@ class Distro(abc.ABC):
         """Restart the edge agent of ``node`` (for fake runtimes this is a reboot)."""
         raise NotSupportedError(f"{self.name}/{self.provider} cannot restart its edge agent")
 
-    def __enter__(self) -> Distro:
+    def __enter__(self) -> Self:
         try:
             self.up()
         except BaseException:

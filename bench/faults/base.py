@@ -174,12 +174,16 @@ class Cut(Fault):
 
     def __init__(self, link: Link, mode: CutMode) -> None:
         super().__init__(link, "cut", f"cut(mode={mode})", mode=mode)
+        self._held = False  # this cut counts towards the link's hold (undo only then)
 
     def _apply(self) -> None:
         self.link._hold_down(cast(CutMode, self.mode), +1)
+        self._held = True
 
     def _remove(self) -> None:
-        self.link._hold_down(cast(CutMode, self.mode), -1)
+        if self._held:
+            self.link._hold_down(cast(CutMode, self.mode), -1)
+            self._held = False
 
 
 class Flap(Fault):

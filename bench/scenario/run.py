@@ -10,8 +10,6 @@ a fault; Ready transitions and the rows of a failed case when the case ends (:me
 from __future__ import annotations
 
 import contextlib
-import itertools
-import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -346,81 +344,33 @@ class ScenarioRun:
         self.assert_baseline()
         return rec
 
-    # --- measurements from the event log --------------------------------------------------
+    # --- measurements from the event log (pure functions in bench.observe.timeline) -----
 
     def _last_ready_transition(self, match: Callable[[Event], bool]) -> float | None:
-        """Arrival of the last not-Ready -> Ready transition among matching events, if the
-        latest of them is Ready; None otherwise."""
-        since = None
-        was_ready = False
-        for e in self.observer.events.snapshot():
-            if match(e):
-                if _is_ready(e) and not was_ready:
-                    since = e.mono
-                was_ready = _is_ready(e)
-        return since if was_ready else None
-
-    def node_ready_since(self, node: str) -> float:
-        """Monotonic arrival of the node's last transition to Ready."""
-        since = self._last_ready_transition(lambda e: e.kind == "node" and e.node == node)
-        if since is None:
-            raise AssertionError(f"{node} is not Ready")
-        return since
+        return timeline.ready_since(e for e in self.observer.events.snapshot() if match(e))
 
     def ready_since(self, uid: str) -> float | None:
         """Monotonic arrival of the pod's last transition to Ready (None: not Ready now)."""
         return self._last_ready_transition(lambda e: e.kind == "pod" and e.uid == uid)
 
-    def pods_ready_after(self, ns: str, app: str, node: str, restore_mono: float) -> float:
-        """Seconds from ``restore_mono`` until the last live pod of ``app`` became Ready
-        (0 when every pod stayed Ready through the restore)."""
-        times = [self.ready_since(p.uid) for p in self.live_pods(ns, app, node)]
-        if not times or any(t is None for t in times):
-            return math.nan
-        return max(0.0, max(t for t in times if t is not None) - restore_mono)
-
     def deleted_pods(self, uids: set[str], since_mono: float, until_mono: float) -> int:
         """How many of the pods ``uids`` were deleted (or marked for deletion) in the window."""
-        gone = {
-            e.uid
-            for e in self.observer.events.snapshot(since_mono)
-            if e.kind == "pod"
-            and e.uid in uids
-            and e.mono <= until_mono
-            and (e.deleting or e.type == "DELETED")
-        }
-        return len(gone)
+        events = self.observer.events.snapshot(since_mono)
+        return timeline.deleted_pods(events, uids, since_mono, until_mono)
 
     def notready_flaps(self, node: str, since_mono: float, until_mono: float) -> int:
         """Ready -> not Ready transitions of ``node`` in the window."""
-        prev = self._ready_at(node, since_mono)
-        flaps = 0
-        for e in self.observer.events.snapshot(since_mono):
-            if e.kind != "node" or e.node != node or e.mono > until_mono:
-                continue
-            if prev and not _is_ready(e):
-                flaps += 1
-            prev = _is_ready(e)
-        return flaps
-
-    def _ready_at(self, node: str, mono: float) -> bool:
-        state = None
-        for e in self.observer.events.snapshot():
-            if e.mono > mono:
-                continue  # arrival order across watch threads is not strictly monotonic
-            if e.kind == "node" and e.node == node:
-                state = _is_ready(e)
-        return bool(state)
+        events = self.observer.events.snapshot()
+        return timeline.notready_flaps(events, node, since_mono, until_mono)
 
     def heartbeat_gap_max(self, node: str, since_mono: float, until_mono: float) -> float:
         """The longest stretch of the window without a Lease renewal of ``node`` arriving."""
-        times = [
-            e.mono
-            for e in self.observer.events.snapshot(since_mono)
-            if e.kind == "lease" and e.node == node and e.mono <= until_mono
-        ]
-        edges = [since_mono, *times, until_mono]
-        return max(b - a for a, b in itertools.pairwise(edges))
+        events = self.observer.events.snapshot(since_mono)
+        return timeline.heartbeat_gap_max(events, node, since_mono, until_mono)
+
+    def _ready_at(self, node: str, mono: float) -> bool:
+        events = [e for e in self.observer.events.snapshot() if e.mono <= mono]
+        return timeline.ready_since(timeline.node_events(events, node)) is not None
 
 
 #: what the ``scenario_run`` fixture gives a suite: ``make(scenario, case, repeat)``
