@@ -10,7 +10,3 @@ from kubernetes import client, config
 def api_client(kubeconfig: Path) -> client.ApiClient:
     """An API client for ``kubeconfig`` that does not touch the global default configuration."""
     return config.new_client_from_config(config_file=str(kubeconfig))
-
-
-def core(kubeconfig: Path) -> client.CoreV1Api:
-    return client.CoreV1Api(api_client(kubeconfig))
