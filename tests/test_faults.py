@@ -330,7 +330,10 @@ def test_bad_values(link: Link, make_fault: Callable[[Link], object]) -> None:
 
 
 # A child pytest outside this rootdir, loading only the fault fixtures.
-PYTEST_CHILD = [sys.executable, "-m", "pytest", "-p", "fixtures.faults", "-p", "no:cacheprovider"]
+PYTEST_CHILD = [
+    *(sys.executable, "-m", "pytest", "-p", "no:edgebench", "-p", "bench.source_checkout"),
+    *("-p", "edgebench_fixtures.faults", "-p", "no:cacheprovider"),
+]
 
 
 def child_env(**extra: str) -> dict[str, str]:

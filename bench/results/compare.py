@@ -1,6 +1,6 @@
 """Run comparison: per-key verdicts between BASE runs and a NEW run, and ``edgebench compare``.
 
-The rule, shared by the CLI and the pytest plugin (``fixtures.compare``):
+The rule, shared by the CLI and the pytest plugin (``edgebench_fixtures.compare``):
 
 * Keys are distro, scenario, case and metric, plus provider and profile where they take more
   than one value within BASE or within NEW. Nodes and repeats of one key pool into one sample.
