@@ -98,12 +98,19 @@ def test_conftest_override_of_distro_name_reaches_the_cluster_fixtures(
         "def edge_node_count():\n    return 2\n"
     )
     plugin.makepyfile(
-        "def test_x(distro_class, provider_name, cluster_spec):\n"
+        "def test_x(distro_class, provider_name, cluster_spec, recorder):\n"
         "    assert distro_class.name == 'vanilla' and provider_name == 'local'\n"
         "    assert cluster_spec.edge_nodes == 2 and cluster_spec.name.startswith('eb-')\n"
+        "    recorder.record(scenario='s', case='c', metric_name='detect_s', value=1)\n"
     )
-    result = plugin.runpytest_subprocess("--distro=kwok", f"--results-dir={plugin.path / 'r'}")
+    result = plugin.runpytest_subprocess(
+        "--distro=kwok", f"--results-dir={plugin.path / 'r'}", "--run-id=o"
+    )
     result.assert_outcomes(passed=1)
+    import pandas as pd
+
+    rows = pd.read_csv(plugin.path / "r" / "o" / "measurements.csv")
+    assert list(rows["distro"]) == ["vanilla"]
 
 
 def test_environment_and_command_line_reach_the_fixtures(

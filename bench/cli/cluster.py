@@ -34,12 +34,9 @@ def _up(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    try:
-        driver.up()
-    except BaseException:
-        print("bring-up failed; stopping what was started", file=sys.stderr)
-        driver.down()
-        raise
+    # up() stops what it started when it fails, and only that: a refusal to replace a
+    # running cluster must leave that cluster alone, so there is no down() here.
+    driver.up()
     print(f"ready in {time.monotonic() - started:.1f}s; every edge node is Ready", file=sys.stderr)
     print(f"  kubectl --kubeconfig {driver.kubeconfig} get nodes", file=sys.stderr)
     print(f"  edgebench down {name}", file=sys.stderr)
