@@ -252,3 +252,13 @@ def default_cluster_name(run_id: str) -> str:
     tail = re.sub(r"[^a-z0-9-]+", "-", run_id.lower()).strip("-")
     tail = re.sub(r"-{2,}", "-", tail)[-38:].strip("-")
     return f"eb-{tail or 'run'}"
+
+
+def run_paths(runs: Sequence[str], results_dir: Path | str | None) -> list[str]:
+    """Run arguments of ``edgebench report``/``compare``: a path as given, or else a run id
+    found under ``results_dir`` (``--results-dir``, ``EDGEBENCH_RESULTS_DIR``, ``results``)."""
+    folder = Path(resolve({"results_dir": results_dir}, None, ("results_dir",))["results_dir"])
+    return [
+        str(folder / run) if not Path(run).exists() and (folder / run).exists() else run
+        for run in runs
+    ]

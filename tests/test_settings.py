@@ -187,3 +187,23 @@ def test_edgebench_up_options_come_from_the_table(capsys: pytest.CaptureFixture[
     assert main(["up", "--distro", "k3z"]) == 2
     assert "valid distros: kubeedge, kwok, vanilla" in capsys.readouterr().err
     assert main(["up", "--edge-nodes", "0"]) == 2
+
+
+def test_report_and_compare_find_run_ids_under_the_results_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from bench.cli import main
+
+    data = ROOT / "tests" / "data"
+    shutil.copytree(data / "history_new", tmp_path / "res" / "new-run")
+    shutil.copy(data / "history_new" / "measurements.csv", tmp_path / "base.csv")
+    monkeypatch.chdir(tmp_path)
+    status = main(["compare", "base.csv", "new-run", "--results-dir", "res", "--format", "json"])
+    assert status == 0, capsys.readouterr().err
+    monkeypatch.setenv("EDGEBENCH_RESULTS_DIR", str(tmp_path / "res"))
+    assert main(["compare", "base.csv", "new-run", "--format", "json"]) == 0
+    monkeypatch.delenv("EDGEBENCH_RESULTS_DIR")
+    assert main(["compare", "base.csv", "new-run"]) == 2  # results/new-run does not exist
+    assert "new-run" in capsys.readouterr().err
