@@ -181,3 +181,22 @@ def test_the_lock_fd_is_not_inherited(tmp_path: Path) -> None:
     other = StateDir("demo", tmp_path)
     other.acquire()
     other.release()
+
+
+def test_clear_empties_all_but_the_lock(tmp_path: Path) -> None:
+    sd = StateDir("demo", tmp_path)
+    with pytest.raises(ClusterError, match="acquire"):
+        sd.clear()
+    with sd.held_for():
+        sd.write({"pids": {}})
+        (sd.path / "logs").mkdir()
+        (sd.path / "logs" / "a.log").write_text("x")
+        sd.clear()
+        assert [p.name for p in sd.path.iterdir()] == ["lock"]
+        # still ours: another process is refused
+        proc = subprocess.run(
+            [sys.executable, "-c", HOLDER, "demo", str(tmp_path)],
+            input="", capture_output=True, text=True, timeout=60,
+            env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 3 and f"in use by pid {os.getpid()}" in proc.stdout

@@ -150,6 +150,18 @@ class StateDir:
         finally:
             self.release()
 
+    def clear(self) -> None:
+        """Empty the directory for a fresh bring-up, keeping the lock (which must be held)."""
+        if self._fd is None:
+            raise ClusterError(f"clearing {self.path} needs its lock: call acquire() first")
+        for entry in self.path.iterdir():
+            if entry.name == LOCK_FILE:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
     def remove(self) -> None:
         """Remove the directory and everything in it, then release the lock.
 
