@@ -7,11 +7,11 @@ import itertools
 from pathlib import Path
 
 import pytest
-from edgebench_fixtures.cluster import require_available
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from bench.distros.base import ClusterSpec
 from bench.distros.local.kwok import KwokLocal
+from edgebench_fixtures.cluster import require_available
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 _names = itertools.count()

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from edgebench_fixtures.options import in_ci
 
 from bench.errors import HostError
 from bench.hosts import CommandResult, Host
+from edgebench_fixtures.options import in_ci
 
 
 def test_run_returns_status_and_both_streams() -> None:

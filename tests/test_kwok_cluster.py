@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from edgebench_fixtures.cluster import require_available
 
 from bench.distros.base import ClusterSpec
 from bench.distros.local.cluster import clusters_root
 from bench.distros.local.kwok import KwokLocal
 from bench.observe.watch import ClusterObserver
 from bench.procs import pid_alive, port_open
+from edgebench_fixtures.cluster import require_available
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 ROOT = Path(__file__).resolve().parent.parent

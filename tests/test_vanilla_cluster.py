@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from edgebench_fixtures.cluster import require_available
 
 from bench.distros.base import ClusterSpec
 from bench.distros.local.vanilla import VanillaLocal
 from bench.observe.watch import ClusterObserver
 from bench.procs import wait_for
 from bench.scenario import workload
+from edgebench_fixtures.cluster import require_available
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
