@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from bench.errors import UsageError
 
@@ -38,30 +38,31 @@ def _profiles() -> list[str]:
     return list(PROFILES)
 
 
-def _positive(flag: str) -> Callable[[int], None]:
-    def check(value: int) -> None:
-        if value < 1:
-            raise UsageError(f"{flag} must be at least 1, got {value}")
+# Checks raise UsageError saying what is wrong; Setting.validate prefixes where it came from.
 
-    return check
+
+def _check_positive(value: int) -> None:
+    if value < 1:
+        raise UsageError(f"must be at least 1, got {value}")
 
 
 def _check_edge_nodes(value: int) -> None:
     if not 1 <= value <= 500:
-        raise UsageError(f"--edge-nodes must be between 1 and 500, got {value}")
+        raise UsageError(f"must be between 1 and 500, got {value}")
 
 
 def _check_cluster_name(value: str | None) -> None:
+    # the rule of ClusterSpec (bench.distros.base), checked before anything starts
     if value is not None and not _CLUSTER_NAME.match(value):
         raise UsageError(
-            f"cluster name {value!r} must be 1 to 42 lower-case letters, digits and dashes, "
+            f"{value!r} must be 1 to 42 lower-case letters, digits and dashes, "
             "starting and ending with a letter or digit"
         )
 
 
 def _check_run_id(value: str | None) -> None:
     if value is not None and (not value or "/" in value or value in (".", "..")):
-        raise UsageError(f"--run-id {value!r} must be a folder name (no '/')")
+        raise UsageError(f"{value!r} must be a folder name (no '/')")
 
 
 def _parse_int(text: str) -> int:
@@ -83,6 +84,10 @@ def _parse_list(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
 
 
+#: "value"; "list": comma-separated, each item in ``choices``; "flag": ``--x``/``--no-x``
+Kind = Literal["value", "list", "flag"]
+
+
 @dataclass(frozen=True)
 class Setting:
     """One row of the table."""
@@ -93,7 +98,7 @@ class Setting:
     parse: Callable[[str], Any] = str  # from a command-line or environment string
     choices: Callable[[], Sequence[str]] | None = None  # every value (each list item) in these
     check: Callable[[Any], None] | None = None  # raises UsageError
-    kind: str = "value"  # "value", "list" (comma-separated) or "flag" (--x/--no-x)
+    kind: Kind = "value"
     metavar: str | None = None
     label: str = ""  # what one value is called in errors ("cut mode"); default: the name
     shown_default: str = ""  # the default as --help says it, when it is not a plain value
@@ -165,7 +170,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("edge_nodes", "number of edge nodes", 3, _parse_int, check=_check_edge_nodes,
             metavar="N"),
     Setting("repeat", "repeat every scenario case N times", 1, _parse_int,
-            check=_positive("--repeat"), metavar="N"),
+            check=_check_positive, metavar="N"),
     Setting("results_dir", "folder that receives the run folder <run-id>/", Path("results"),
             Path, metavar="DIR"),
     Setting("run_id", "name of this run's folder", check=_check_run_id,
