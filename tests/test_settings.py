@@ -145,19 +145,25 @@ def test_each_session_gets_its_own_cluster_name(plugin: pytest.Pytester) -> None
 
 
 @pytest.mark.parametrize(
-    "args",
-    [["--help"], ["--collect-only"], ["--distro=k3z"], ["--edge-nodes=0"], ["--cut=drop"]],
+    ("args", "status", "stderr"),
+    [
+        (["--help"], pytest.ExitCode.OK, ""),
+        (["--collect-only"], pytest.ExitCode.OK, ""),
+        (["--distro=k3z"], pytest.ExitCode.USAGE_ERROR, "*valid distros: kubeedge, kwok*"),
+        (["--edge-nodes=0"], pytest.ExitCode.USAGE_ERROR, "*between 1 and 500*"),
+        (["--cut=drop"], pytest.ExitCode.USAGE_ERROR, "*valid cut modes: blackhole, reset*"),
+    ],
     ids=["help", "collect-only", "unknown-distro", "bad-edge-nodes", "bad-cut"],
 )
-def test_no_run_folder_without_a_run(plugin: pytest.Pytester, args: list[str]) -> None:
+def test_no_run_folder_without_a_run(
+    plugin: pytest.Pytester, args: list[str], status: pytest.ExitCode, stderr: str
+) -> None:
     plugin.makepyfile("def test_x(recorder): pass")
     results = plugin.path / "res"
     result = plugin.runpytest_subprocess(f"--results-dir={results}", *args)
-    if args[0].startswith("--distro") or args[0].startswith("--edge") or args[0] == "--cut=drop":
-        assert result.ret == pytest.ExitCode.USAGE_ERROR
-        result.stderr.fnmatch_lines(["*valid*" if "=0" not in args[0] else "*between 1 and*"])
-    else:
-        assert result.ret == pytest.ExitCode.OK
+    assert result.ret == status
+    if stderr:
+        result.stderr.fnmatch_lines([stderr])
     assert not results.exists(), list(results.rglob("*"))
 
 
