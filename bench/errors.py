@@ -57,3 +57,7 @@ class NotSupportedError(EdgebenchError):
 
 class EnvironmentUnavailableError(EdgebenchError):
     """A driver cannot run on this machine (no images, no lab, no ISO); tests skip on it."""
+
+
+class HostError(EdgebenchError):
+    """A command on a host failed, or the host could not be reached."""

@@ -11,7 +11,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 from bench.distros.local.kwok import KwokLocal
 from bench.model import ClusterSpec
-from fixtures.cluster import require_available
+from edgebench_fixtures.cluster import require_available
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 _names = itertools.count()

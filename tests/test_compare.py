@@ -325,7 +325,7 @@ def _session(tmp_path: Path, *args: str, record: bool = True) -> subprocess.Comp
             f"""
             from pathlib import Path
 
-            from fixtures.results import RUN_DIR
+            from edgebench_fixtures.results import RUN_DIR
 
             def pytest_configure(config):
                 {hook}
@@ -342,8 +342,9 @@ def _session(tmp_path: Path, *args: str, record: bool = True) -> subprocess.Comp
             "pytest",
             "-p",
             "no:cacheprovider",
+            *("-p", "no:edgebench", "-p", "bench.source_checkout"),
             "-p",
-            "fixtures.compare",
+            "edgebench_fixtures.compare",
             *(
                 "-q",
                 "test_ok.py",

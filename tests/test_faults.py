@@ -383,7 +383,10 @@ def test_bad_values(link: ToxiproxyLink, make_fault: Callable[[ToxiproxyLink], o
 
 
 # A child pytest outside this rootdir, loading only the fault fixtures.
-PYTEST_CHILD = [sys.executable, "-m", "pytest", "-p", "fixtures.faults", "-p", "no:cacheprovider"]
+PYTEST_CHILD = [
+    *(sys.executable, "-m", "pytest", "-p", "no:edgebench", "-p", "bench.source_checkout"),
+    *("-p", "edgebench_fixtures.faults", "-p", "no:cacheprovider"),
+]
 
 
 def child_env(**extra: str) -> dict[str, str]:

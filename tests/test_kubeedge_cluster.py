@@ -12,7 +12,7 @@ from bench.model import ClusterSpec
 from bench.observe.watch import ClusterObserver
 from bench.procs import port_open, wait_for
 from bench.scenario import workload
-from fixtures.cluster import require_available
+from edgebench_fixtures.cluster import require_available
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 

@@ -18,7 +18,7 @@ from bench.distros.local.kwok import KwokLocal
 from bench.model import ClusterSpec
 from bench.observe.watch import ClusterObserver
 from bench.procs import pid_alive, port_open
-from fixtures.cluster import require_available
+from edgebench_fixtures.cluster import require_available
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _conftest(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    pytester.makeconftest('pytest_plugins = ["fixtures.options", "fixtures.results"]\n')
+    pytester.makeconftest(
+        "pytest_plugins = ['bench.source_checkout', 'edgebench_fixtures.options', "
+        "'edgebench_fixtures.results']\n"
+    )
 
 
 def test_unknown_distro_is_a_usage_error_listing_valid_names(

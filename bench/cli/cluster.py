@@ -7,35 +7,39 @@ import sys
 import time
 from pathlib import Path
 
-from bench.distros import DEFAULT_DISTRO, distro_names, driver_class
+from bench import settings
+from bench.distros import driver_class
 from bench.distros.local.cluster import clusters_root, destroy, read_state
 from bench.errors import ClusterError, UsageError
-from bench.model import PROFILES, ClusterSpec
+from bench.model import ClusterSpec
+
+#: the settings of bench.settings that ``edgebench up`` takes
+UP_SETTINGS = ("distro", "provider", "profile", "edge_nodes", "cluster_name")
+UP_DEFAULTS = {"cluster_name": "edgebench"}
 
 
 def _up(args: argparse.Namespace) -> int:
-    cls = driver_class(args.distro, args.provider)
+    values = settings.resolve(vars(args), names=UP_SETTINGS, defaults=UP_DEFAULTS)
+    name = values["cluster_name"]
+    cls = driver_class(values["distro"], values["provider"])
     cls.check_available()
     spec = ClusterSpec(
-        name=args.name, edge_nodes=args.edge_nodes, profile=args.profile, detached=True
+        name=name, edge_nodes=values["edge_nodes"], profile=values["profile"], detached=True
     )
     driver = cls(spec)
     started = time.monotonic()
     print(
-        f"starting {cls.name}/{cls.provider} cluster {args.name!r} with {args.edge_nodes} "
-        f"edge nodes ({args.profile} profile)...",
+        f"starting {cls.name}/{cls.provider} cluster {name!r} with {spec.edge_nodes} "
+        f"edge nodes ({spec.profile} profile)...",
         file=sys.stderr,
         flush=True,
     )
-    try:
-        driver.up()
-    except BaseException:
-        print("bring-up failed; stopping what was started", file=sys.stderr)
-        driver.down()
-        raise
+    # up() stops what it started when it fails, and only that: a refusal to replace a
+    # running cluster must leave that cluster alone, so there is no down() here.
+    driver.up()
     print(f"ready in {time.monotonic() - started:.1f}s; every edge node is Ready", file=sys.stderr)
     print(f"  kubectl --kubeconfig {driver.kubeconfig} get nodes", file=sys.stderr)
-    print(f"  edgebench down {args.name}", file=sys.stderr)
+    print(f"  edgebench down {name}", file=sys.stderr)
     return 0
 
 
@@ -66,11 +70,12 @@ def _kubeconfig(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser("up", help="stand a cluster up and leave it running")
-    p.add_argument("--distro", default=DEFAULT_DISTRO, choices=distro_names())
-    p.add_argument("--provider", default=None)
-    p.add_argument("--edge-nodes", type=int, default=3)
-    p.add_argument("--profile", default="fast", choices=PROFILES)
-    p.add_argument("--name", default="edgebench")
+    settings.add_arguments(
+        p.add_argument,
+        UP_SETTINGS,
+        flags={"cluster_name": ["--name", "--cluster-name"]},
+        defaults=UP_DEFAULTS,
+    )
     p.set_defaults(func=_up)
     p = subparsers.add_parser("down", help="stop every process of a cluster and remove its state")
     p.add_argument("name", nargs="?", default="edgebench")

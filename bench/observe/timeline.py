@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bench.distros.base import Timings
+    from bench.model import Timings
     from bench.observe.watch import Event
 
 #: A Ready signal: ``(mono, ready)`` at each change of state, oldest first, no two equal

@@ -1,6 +1,6 @@
 """Run comparison: per-key verdicts between BASE runs and a NEW run, and ``edgebench compare``.
 
-The rule, shared by the CLI and the pytest plugin (``fixtures.compare``):
+The rule, shared by the CLI and the pytest plugin (``edgebench_fixtures.compare``):
 
 * Keys are distro, scenario, case and metric, plus provider and profile where they take more
   than one value within BASE or within NEW. Nodes and repeats of one key pool into one sample.
@@ -39,6 +39,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bench import settings
 from bench.errors import UsageError
 
 if TYPE_CHECKING:  # pandas and numpy are imported lazily: ``edgebench --help`` stays fast
@@ -549,7 +550,8 @@ def compare_paths(
 def run(args: argparse.Namespace) -> int:
     """The ``compare`` command: print verdicts, return 1 on regression, 0 otherwise."""
     rule = Rule.from_options(args.fail_on, args.alpha)
-    result, warnings = compare_paths(args.base, [args.new], rule)
+    base = settings.run_paths(args.base, args.results_dir)
+    result, warnings = compare_paths(base, settings.run_paths([args.new], args.results_dir), rule)
     for text in warnings:
         print(f"edgebench compare: note: {text}", file=sys.stderr)
     print(render(result, args.format))
@@ -579,6 +581,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("base", nargs="+", metavar="BASE", help="base run(s): the history")
     parser.add_argument("new", metavar="NEW", help="the run to judge")
     add_gate_options(parser.add_argument)
+    settings.add_arguments(parser.add_argument, ["results_dir"])
     parser.add_argument(
         "--format", choices=FORMATS, default="table", help="output format (default: table)"
     )

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench import settings
+
 if TYPE_CHECKING:  # pandas and matplotlib are imported lazily: ``edgebench --help`` stays fast
     import pandas as pd
     from matplotlib.figure import Figure
@@ -372,7 +374,8 @@ def write_report(
 
 def run(args: argparse.Namespace) -> int:
     """The ``report`` command: write the report and say where it is, in a few lines."""
-    written = write_report(args.runs, args.out, plots=not args.no_plots)
+    runs = settings.run_paths(args.runs, args.results_dir)
+    written = write_report(runs, args.out, plots=not args.no_plots)
     print(f"edgebench report: {written.markdown}")
     print(f"edgebench report: {written.html}")
     if written.plots:
@@ -391,7 +394,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "measurements.csv, or a folder of run folders; several RUNs concatenate."
         ),
     )
-    parser.add_argument("runs", nargs="+", metavar="RUN", help="run folder or measurements.csv")
+    parser.add_argument(
+        "runs", nargs="+", metavar="RUN", help="run folder, run id or measurements.csv"
+    )
+    settings.add_arguments(parser.add_argument, ["results_dir"])
     parser.add_argument("--out", type=Path, metavar="DIR", help="write the report here instead")
     parser.add_argument("--no-plots", action="store_true", help="tables only, no PNG plots")
     parser.set_defaults(func=run)
