@@ -33,8 +33,8 @@ SCENARIOS = [
 CASES = ["c60s", "c300s", "c900s", "c3600s"]
 METRICS = [
     ("detect_s", "s", "lower"),
-    ("recover_s", "s", "lower"),
-    ("pods_ready_s", "s", "lower"),
+    ("stable_recover_s", "s", "lower"),
+    ("pods_stable_s", "s", "lower"),
     ("evicted_pods", "count", "lower"),
     ("edge_pods_running", "ratio", "higher"),
     ("recreated_pods", "count", "lower"),
@@ -54,7 +54,7 @@ def _write_run(path: Path, run_id: str, rows: int, shift: float, rng: np.random.
     metric = np.array([m for m, _, _ in METRICS])[metric_i]
     frame = pd.DataFrame(
         {
-            "schema_version": 1,
+            "schema_version": 2,
             "run_id": run_id,
             "started_at": "2025-01-01T00:00:00.000000+00:00",
             "distro": np.array(DISTROS)[distro_i],

@@ -67,7 +67,7 @@ def golden() -> pd.DataFrame:
         ("detect_s:20%", PercentGate("detect_s", "p50", 20.0)),
         ("detect_s:p50:2.5%", PercentGate("detect_s", "p50", 2.5)),
         ("evicted_pods:0", AbsoluteGate("evicted_pods", "p50", 0.0)),
-        ("recover_s:1.5", AbsoluteGate("recover_s", "p50", 1.5)),
+        ("stable_recover_s:1.5", AbsoluteGate("stable_recover_s", "p50", 1.5)),
         ("15%", PercentGate("*", "p50", 15.0)),
     ],
 )
@@ -95,8 +95,8 @@ def test_bad_gates_are_usage_errors(text: str, message: str) -> None:
 def test_a_metrics_own_gate_wins_over_the_wildcard_and_later_over_earlier() -> None:
     rule = Rule.from_options(["detect_s:20%", "*:5%", "detect_s:30%", "*:7%"])
     assert rule.gate_for("detect_s") == PercentGate("detect_s", "p50", 30.0)
-    assert rule.gate_for("recover_s") == PercentGate("*", "p50", 7.0)
-    assert Rule().gate_for("recover_s") == PercentGate("*", "p50", 10.0)
+    assert rule.gate_for("stable_recover_s") == PercentGate("*", "p50", 7.0)
+    assert Rule().gate_for("stable_recover_s") == PercentGate("*", "p50", 10.0)
 
 
 @pytest.mark.parametrize("alpha", [0.0, -0.1, 1.5])
@@ -129,15 +129,15 @@ def test_each_verdict_on_the_golden_pair(golden: pd.DataFrame) -> None:
     assert verdicts(golden) == {
         ("outage_60s", "detect_s"): "regressed",  # +51 %, p = 0.008
         ("outage_60s", "edge_pods_running"): "improved",  # higher is better, 0.5 -> 1
-        ("outage_60s", "recover_s"): "unchanged",  # +2 %, significant but under 10 %
+        ("outage_60s", "stable_recover_s"): "unchanged",  # +2 %, significant but under 10 %
         ("outage_60s", "evicted_pods"): "unchanged",  # 0 -> 0
         ("outage_60s", "recreated_pods"): "regressed",  # 0 -> 1, n = 2: threshold alone
-        ("outage_60s", "pods_ready_s"): "unchanged",  # +50 % but p = 0.1 with 3 vs 3
+        ("outage_60s", "pods_stable_s"): "unchanged",  # +50 % but p = 0.1 with 3 vs 3
         ("outage_60s", "resync_s"): "missing",
         ("outage_60s", "converge_s"): "added",
         ("outage_60s", "nodes_seen"): "unchanged",  # better=none: never a regression
         ("outage_300s", "detect_s"): "unchanged",  # NaN rows on both sides
-        ("outage_300s", "recover_s"): "added",  # base had only empty values
+        ("outage_300s", "stable_recover_s"): "added",  # base had only empty values
     }
     assert exit_status(golden) == 1
 
@@ -157,7 +157,7 @@ def test_golden_numbers(golden: pd.DataFrame) -> None:
 def test_nan_rows_are_counted_apart_and_never_crash(golden: pd.DataFrame) -> None:
     row = one_row(golden, case="outage_300s", metric="detect_s")
     assert (row["n_base"], row["empty_base"], row["n_new"], row["empty_new"]) == (4, 1, 4, 1)
-    only_nan = one_row(golden, case="outage_300s", metric="recover_s")
+    only_nan = one_row(golden, case="outage_300s", metric="stable_recover_s")
     assert only_nan["n_base"] == 0 and only_nan["empty_base"] == 2
     assert math.isnan(only_nan["base_median"]) and math.isnan(only_nan["delta_pct"])
 
@@ -165,7 +165,7 @@ def test_nan_rows_are_counted_apart_and_never_crash(golden: pd.DataFrame) -> Non
 def test_all_nan_on_both_sides_is_unchanged(tmp_path: Path) -> None:
     text = (DATA / "verdicts_base" / "measurements.csv").read_text().splitlines()
     rows = [text[0]] + [
-        line for line in text[1:] if ",recover_s," in line and "outage_300s" in line
+        line for line in text[1:] if ",stable_recover_s," in line and "outage_300s" in line
     ]
     (tmp_path / "measurements.csv").write_text("\n".join(rows) + "\n")
     frame = load_measurements([tmp_path])
@@ -416,3 +416,20 @@ def test_vectorised_pvalues_match_scipy() -> None:
         assert got[i] == pytest.approx(want, rel=1e-9), i
     assert got[3] == pytest.approx(1.0)
     assert math.isnan(got[4])
+
+
+# --- schema versions -----------------------------------------------------------------------
+
+
+def test_v1_recover_s_compares_with_v2_first_ready_s_and_converge_s_never_across() -> None:
+    result = compare(
+        load_measurements([DATA / "schema_v1"]), load_measurements([DATA / "schema_v2"])
+    )
+    got = dict(zip(result["metric"], result["verdict"], strict=True))
+    assert got["first_ready_s"] == "unchanged"  # v1 recover_s against v2 first_ready_s
+    assert got["pods_first_ready_s"] == "unchanged"
+    assert got["converge_s@v1"] == "missing"  # its meaning changed: never compared
+    assert got["converge_s"] == "added"
+    assert got["stable_recover_s"] == "added"
+    row = one_row(result, metric="first_ready_s")
+    assert (row["n_base"], row["n_new"]) == (3, 3)

@@ -42,7 +42,7 @@ def test_markdown_has_a_section_per_scenario_and_links_plots() -> None:
     plots = distribution_plots(frame)
     text = render_markdown(report_tables(frame), plots)
     assert "## offline_autonomy" in text and "## degraded_link" in text
-    assert "| kwok | outage_60s | recover_s | s | lower | 3 | 0 | 2.2 |" in text
+    assert "| kwok | outage_60s | stable_recover_s | s | lower | 3 | 0 | 2.2 |" in text
     assert "45.05 (n=2)" in text
     assert "![offline_autonomy: detect_s](plots/dist_offline_autonomy_detect_s.png)" in text
 
@@ -76,14 +76,14 @@ def test_several_runs_and_nan_rows_and_out_dir(tmp_path: Path) -> None:
     assert run_cli(["report", *runs, "--out", str(tmp_path), "--no-plots"]) == 0
     text = (tmp_path / "report.md").read_text()
     assert "2 run(s)" in text
-    assert "| k3s | outage_300s | recover_s | s | lower | 1 | 3 | 21 |" in text
+    assert "| k3s | outage_300s | stable_recover_s | s | lower | 1 | 3 | 21 |" in text
     assert not (DATA / "verdicts_base" / "report.md").exists()
 
 
 def test_a_metric_with_only_empty_values_still_plots(tmp_path: Path) -> None:
     frame = load_measurements([DATA / "verdicts_base"])
     plots = {p.name: p for p in distribution_plots(frame)}
-    assert plots["dist_offline_autonomy_recover_s.png"].png.startswith(PNG_MAGIC)
+    assert plots["dist_offline_autonomy_stable_recover_s.png"].png.startswith(PNG_MAGIC)
 
 
 def test_timeline_rows_are_relative_to_the_fault_start() -> None:
