@@ -127,12 +127,12 @@ def test_gates_on_arrays() -> None:
 
 def test_each_verdict_on_the_golden_pair(golden: pd.DataFrame) -> None:
     assert verdicts(golden) == {
-        ("outage_60s", "detect_s"): "regressed",  # +51 %, p = 0.008
+        ("outage_60s", "detect_s"): "regressed",  # +51 %, one-sided p = 0.004
         ("outage_60s", "edge_pods_running"): "improved",  # higher is better, 0.5 -> 1
         ("outage_60s", "stable_recover_s"): "unchanged",  # +2 %, significant but under 10 %
         ("outage_60s", "evicted_pods"): "unchanged",  # 0 -> 0
         ("outage_60s", "recreated_pods"): "regressed",  # 0 -> 1, n = 2: threshold alone
-        ("outage_60s", "pods_stable_s"): "unchanged",  # +50 % but p = 0.1 with 3 vs 3
+        ("outage_60s", "pods_stable_s"): "unchanged",  # +50 % but one-sided p = 0.05 with 3 vs 3
         ("outage_60s", "resync_s"): "missing",
         ("outage_60s", "converge_s"): "added",
         ("outage_60s", "nodes_seen"): "unchanged",  # better=none: never a regression
@@ -148,7 +148,8 @@ def test_golden_numbers(golden: pd.DataFrame) -> None:
     assert row["base_median"] == pytest.approx(10.0)
     assert row["new_median"] == pytest.approx(15.1)
     assert row["delta_pct"] == pytest.approx(51.0)
-    assert row["p_value"] == pytest.approx(0.007937, abs=1e-5)
+    assert row["p_value"] == pytest.approx(1 / math.comb(10, 5))  # one-sided, 5 vs 5 disjoint
+    assert row["p_min"] == pytest.approx(1 / math.comb(10, 5))
     few = one_row(golden, case="outage_60s", metric="recreated_pods")
     assert math.isnan(few["p_value"])
     assert "threshold alone" in few["note"]
@@ -204,11 +205,12 @@ def test_history_of_several_base_runs_pools_their_values() -> None:
     result = compare(history, new)
     row = result.iloc[0]
     assert (row["n_base"], row["n_new"]) == (9, 3)
-    assert row["verdict"] == "regressed"  # +25 %; p = 0.016 with 9 vs 3
-    # Any single base run has only 3 values: p can not go below 0.1 and the key stays unchanged.
+    assert row["verdict"] == "regressed"  # +25 %; one-sided p = 1/220 with 9 vs 3
+    # Any single base run has only 3 values: p can not go below 0.05 and the key stays unchanged.
     single = compare(load_measurements([DATA / "history" / "run1"]), new)
     assert single.iloc[0]["verdict"] == "unchanged"
-    assert single.iloc[0]["p_value"] == pytest.approx(0.1)
+    assert single.iloc[0]["p_value"] == pytest.approx(0.05)
+    assert "smallest reachable p 0.05 >= alpha, cannot flag anything" in single.iloc[0]["note"]
 
 
 def test_per_metric_threshold_and_alpha() -> None:
@@ -217,7 +219,7 @@ def test_per_metric_threshold_and_alpha() -> None:
     assert compare(history, new, Rule.from_options(["detect_s:30%"])).iloc[0]["verdict"] == (
         "unchanged"
     )
-    assert compare(history, new, Rule.from_options(alpha=0.01)).iloc[0]["verdict"] == "unchanged"
+    assert compare(history, new, Rule.from_options(alpha=0.004)).iloc[0]["verdict"] == "unchanged"
     assert compare(history, new, Rule.from_options(["*:30%", "detect_s:20%"])).iloc[0][
         "verdict"
     ] == ("regressed")
@@ -396,12 +398,13 @@ def test_plugin_reports_unreadable_base_at_the_end(tmp_path: Path) -> None:
 def test_vectorised_pvalues_match_scipy() -> None:
     from scipy.stats import mannwhitneyu
 
-    from bench.results.compare import _mannwhitney_pvalues
+    from bench.results import stats
+    from bench.results.compare import _rank_pvalues
 
     rng = np.random.default_rng(1)
     samples = [
-        (rng.normal(10, 1, 40), rng.normal(10.5, 1, 25)),
-        (np.round(rng.normal(3, 1, 30)), np.round(rng.normal(3.3, 1, 12))),  # many ties
+        (rng.normal(10, 1, 400), rng.normal(10.5, 1, 250)),  # large: normal approximation
+        (np.round(rng.normal(3, 1, 300)), np.round(rng.normal(3.3, 1, 120))),  # large, ties
         (rng.normal(0, 1, 5), rng.normal(1, 1, 6)),  # small: exact
         (np.full(12, 2.0), np.full(9, 2.0)),  # all tied
         (rng.normal(0, 1, 2), rng.normal(0, 1, 20)),  # not eligible
@@ -410,12 +413,16 @@ def test_vectorised_pvalues_match_scipy() -> None:
     side = np.concatenate([np.r_[np.zeros(len(x)), np.ones(len(y))] for x, y in samples])
     values = np.concatenate([np.r_[x, y] for x, y in samples])
     eligible = np.array([True, True, True, True, False])
-    got = _mannwhitney_pvalues(gid, side.astype(np.int64), values, eligible)
-    for i, (x, y) in enumerate(samples[:3]):
-        want = mannwhitneyu(x, y, alternative="two-sided").pvalue
-        assert got[i] == pytest.approx(want, rel=1e-9), i
-    assert got[3] == pytest.approx(1.0)
-    assert math.isnan(got[4])
+    up, down = _rank_pvalues(gid, side.astype(np.int64), values, eligible)
+    for i, (x, y) in enumerate(samples[:2]):
+        for alternative, got in (("greater", up[i]), ("less", down[i])):
+            want = mannwhitneyu(y, x, alternative=alternative, method="asymptotic").pvalue
+            assert got == pytest.approx(want, rel=1e-9), (i, alternative)
+    x, y = samples[2]
+    assert up[2] == pytest.approx(mannwhitneyu(y, x, alternative="greater").pvalue)
+    assert up[2] == pytest.approx(stats.rank_test(x, y).greater)
+    assert up[3] == pytest.approx(1.0) and down[3] == pytest.approx(1.0)
+    assert math.isnan(up[4]) and math.isnan(down[4])
 
 
 # --- schema versions -----------------------------------------------------------------------

@@ -55,7 +55,6 @@ VERDICTS: tuple[str, ...] = (REGRESSED, IMPROVED, UNCHANGED, ADDED, MISSING)
 DEFAULT_THRESHOLD_PCT = 10.0
 DEFAULT_ALPHA = 0.05
 MIN_VALUES_FOR_TEST = 3
-_EXACT_MAX_N = 8  # scipy's "auto" may use the exact distribution up to 8 values a side
 STATS = frozenset({"p50", "median"})
 FORMATS = ("table", "csv", "json")
 ANY_METRIC = "*"
@@ -206,27 +205,32 @@ def delta_pct(base: np.ndarray, new: np.ndarray) -> np.ndarray:
     return np.where((base == 0) & (delta == 0), 0.0, pct)
 
 
-def _mannwhitney_pvalues(
+def _rank_pvalues(
     gid: np.ndarray, side: np.ndarray, values: np.ndarray, eligible: np.ndarray
-) -> np.ndarray:
-    """Two-sided Mann-Whitney U p-values per group id (NaN where not eligible).
+) -> tuple[np.ndarray, np.ndarray]:
+    """One-sided rank-sum p-values per group id: (NEW larger, NEW smaller); NaN where not
+    eligible.
 
-    Groups with more than 8 values on both sides get scipy's asymptotic p-value (normal
-    approximation, tie and continuity corrections), computed here for all of them at once;
-    smaller groups, where scipy may use the exact distribution, go through scipy one by one.
+    Groups small enough for the exact test (:func:`bench.results.stats.rank_test`, exact
+    conditional on ties) go through it one by one; larger ones get the normal approximation
+    with tie and continuity corrections, computed here for all of them at once.
     """
     import numpy as np
-    from scipy.stats import mannwhitneyu, norm
+    from scipy.stats import norm
+
+    from bench.results import stats
 
     groups = len(eligible)
-    out = np.full(groups, np.nan)
+    greater = np.full(groups, np.nan)
+    less = np.full(groups, np.nan)
     if not eligible.any():
-        return out
+        return greater, less
     keep = ~np.isnan(values) & eligible[gid]
     g, s, v = gid[keep], side[keep], values[keep]
     n1 = np.bincount(g[s == 0], minlength=groups).astype(float)
     n2 = np.bincount(g[s == 1], minlength=groups).astype(float)
-    large = eligible & (n1 > _EXACT_MAX_N) & (n2 > _EXACT_MAX_N)
+    n = n1 + n2
+    large = eligible & (n * np.minimum(n1, n2) * 2 * n > stats.EXACT_WORK)
 
     if large.any():
         rows = large[g]
@@ -242,16 +246,15 @@ def _mannwhitney_pvalues(
         run_len = np.diff(np.r_[run_start, len(pos)]).astype(float)
         run_rank = run_start + (run_len + 1) / 2 - group_first[run_start]
         ranks = run_rank[np.cumsum(new_run) - 1]
-        r1 = np.bincount(lg[ls == 0], weights=ranks[ls == 0], minlength=groups)
+        r2 = np.bincount(lg[ls == 1], weights=ranks[ls == 1], minlength=groups)
         tie_term = np.bincount(lg[run_start], weights=run_len**3 - run_len, minlength=groups)
-        n = n1 + n2
-        u1 = r1 - n1 * (n1 + 1) / 2
-        u = np.maximum(u1, n1 * n2 - u1)
+        u2 = r2 - n2 * (n2 + 1) / 2  # pairs where NEW is above BASE, ties counting 1/2
         with np.errstate(divide="ignore", invalid="ignore"):
             sigma = np.sqrt(n1 * n2 / 12 * ((n + 1) - tie_term / (n * (n - 1))))
-            z = (u - n1 * n2 / 2 - 0.5) / sigma
-        p = np.clip(2 * norm.sf(z), 0, 1)
-        out[large] = p[large]
+            up = np.where(sigma > 0, norm.sf((u2 - n1 * n2 / 2 - 0.5) / sigma), 1.0)
+            down = np.where(sigma > 0, norm.cdf((u2 - n1 * n2 / 2 + 0.5) / sigma), 1.0)
+        greater[large] = np.clip(up, 0, 1)[large]
+        less[large] = np.clip(down, 0, 1)[large]
 
     small = eligible & ~large
     if small.any():
@@ -266,12 +269,9 @@ def _mannwhitney_pvalues(
         for group in np.flatnonzero(small):
             b0, b1 = bounds[int(group) * 2]
             c0, c1 = bounds[int(group) * 2 + 1]
-            x, y = sv[b0:b1], sv[c0:c1]
-            if np.ptp(x) == 0 and np.ptp(y) == 0 and x[0] == y[0]:
-                out[group] = 1.0  # identical constant samples: nothing to test
-                continue
-            out[group] = float(mannwhitneyu(x, y, alternative="two-sided").pvalue)
-    return out
+            test = stats.rank_test(sv[b0:b1], sv[c0:c1])
+            greater[group], less[group] = test.greater, test.less
+    return greater, less
 
 
 def notices(base: pd.DataFrame, new: pd.DataFrame) -> list[str]:
@@ -300,6 +300,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "delta",
     "delta_pct",
     "p_value",
+    "p_min",
     "gate",
     "verdict",
     "note",
@@ -315,6 +316,7 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, rule: Rule | None = None) -> 
     import pandas as pd
 
     from bench.results.analysis import concat_frames, key_columns
+    from bench.results.stats import min_p
 
     rule = rule or Rule()
     new_runs = list(new["run_id"].unique())
@@ -350,7 +352,7 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, rule: Rule | None = None) -> 
     base_med, new_med = side_stat("median", 0, np.nan), side_stat("median", 1, np.nan)
 
     eligible = (n_base >= MIN_VALUES_FOR_TEST) & (n_new >= MIN_VALUES_FOR_TEST)
-    p_value = _mannwhitney_pvalues(gid, side, values, eligible)
+    p_up, p_down = _rank_pvalues(gid, side, values, eligible)
 
     metrics = out["metric"].to_numpy()
     exceeded = np.zeros(groups, dtype=bool)
@@ -365,6 +367,17 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, rule: Rule | None = None) -> 
     direction = np.where(better == "lower", 1, np.where(better == "higher", -1, 0))
     delta = new_med - base_med
     worse = direction * delta
+    # One-sided: the p of the direction the median moved (towards worse, or towards better).
+    p_worse = np.where(direction >= 0, p_up, p_down)
+    p_better = np.where(direction >= 0, p_down, p_up)
+    p_value = np.where(worse < 0, p_better, p_worse)
+    p_min = np.array(
+        [
+            min_p(int(a), int(b)) if ok else np.nan
+            for a, b, ok in zip(n_base, n_new, eligible, strict=True)
+        ],
+        dtype=float,
+    )
     significant = np.isnan(p_value) | (p_value < rule.alpha)
     has_base, has_new = n_base > 0, n_new > 0
     verdict = np.full(groups, UNCHANGED, dtype=object)
@@ -379,6 +392,7 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, rule: Rule | None = None) -> 
     out["delta"] = delta
     out["delta_pct"] = delta_pct(base_med, new_med)
     out["p_value"] = p_value
+    out["p_min"] = p_min
     out["gate"] = gate_text
     out["verdict"] = verdict
     out["note"] = _notes(out, exceeded, significant, rule.alpha)
@@ -397,11 +411,12 @@ def _notes(out: pd.DataFrame, exceeded: np.ndarray, significant: np.ndarray, alp
         out["base_median"],
         out["delta"],
         out["p_value"],
+        out["p_min"],
         exceeded,
         significant,
         strict=True,
     )
-    for better, nb, nn, eb, en, bmed, delta, p, over, sig in rows:
+    for better, nb, nn, eb, en, bmed, delta, p, pmin, over, sig in rows:
         parts = []
         if nb == 0 and nn == 0:
             parts.append("no values on either side")
@@ -411,7 +426,12 @@ def _notes(out: pd.DataFrame, exceeded: np.ndarray, significant: np.ndarray, alp
             if bmed == 0 and delta != 0:
                 parts.append("base median is 0")
             if over and not sig:
-                parts.append(f"change not significant (p >= {alpha:g})")
+                parts.append(f"change not significant (one-sided p >= {alpha:g})")
+            if pmin >= alpha:
+                parts.append(
+                    f"{nb} vs {nn} values: smallest reachable p {pmin:.2g} >= alpha, "
+                    "cannot flag anything (more repeats or a longer history)"
+                )
             if math.isnan(p) and (nb < MIN_VALUES_FOR_TEST or nn < MIN_VALUES_FOR_TEST):
                 parts.append(f"n < {MIN_VALUES_FOR_TEST}: threshold alone")
         if eb:
