@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "bench.results.report",
     "bench.results.compare",
     "bench.results.versus",
+    "bench.results.history",
 )
 
 

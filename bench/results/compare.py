@@ -7,8 +7,10 @@ The rule, shared by the CLI and the pytest plugin (``fixtures.compare``):
   BASE may be several runs (history); their values pool too. BASE rows from a run that is also
   in NEW are dropped, so a run is never compared with itself.
 * For each key: the number of values on each side (empty values are counted apart), both
-  medians, delta % = (new - base) / |base| * 100, and a two-sided Mann-Whitney U p-value when
-  both sides have at least 3 values.
+  medians, delta % = (new - base) / |base| * 100, and, when both sides have at least 3 values,
+  a one-sided rank-sum (Mann-Whitney) p-value in the direction the median moved, exact at small
+  n (conditional on ties; :mod:`bench.results.stats`), with ``p_min``, the smallest p that
+  test can reach for these n.
 * A key *regresses* when its median moves the wrong way (per the ``better`` column) by more
   than its gate's threshold and, where a p-value exists, p < alpha; it *improves*
   symmetrically. With fewer than 3 values on a side the threshold alone decides. Keys with
@@ -19,9 +21,11 @@ The rule, shared by the CLI and the pytest plugin (``fixtures.compare``):
   ``evicted_pods`` going from 0 to 1 (better=lower) regresses. An absolute gate
   (``evicted_pods:2``) allows a fixed change instead.
 
-Note that with exactly 3 values on each side the smallest possible two-sided p-value is 0.1,
-so at alpha 0.05 such keys can never regress: use at least 4 repeats, a longer history, or a
-larger ``--alpha`` for gating.
+With n values a side the smallest one-sided p is 1 / C(2n, n): 3 against 3 gives 0.05, so at
+alpha 0.05 such a key can never regress (its note says so and the CLI warns); 4 against 4
+gives 0.014. Pooling a history fixes that: 3 new values against 4 earlier nights of 3 reach
+1 / C(15, 3) = 0.002. ``--history DIR --last K`` takes the last K run folders below DIR as
+BASE.
 
 Gates are small strategy objects parsed from strings (``p50:10%``, ``*:10%``,
 ``detect_s:20%``, ``detect_s:p50:20%``, ``evicted_pods:1``); see :func:`parse_gate`.
@@ -56,7 +60,7 @@ DEFAULT_THRESHOLD_PCT = 10.0
 DEFAULT_ALPHA = 0.05
 MIN_VALUES_FOR_TEST = 3
 STATS = frozenset({"p50", "median"})
-FORMATS = ("table", "csv", "json")
+FORMATS = ("table", "csv", "json", "md")
 ANY_METRIC = "*"
 
 GATE_HELP = (
@@ -475,25 +479,26 @@ def _pvalue(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.3g}"
 
 
+def _row_cells(row: dict[Any, Any], key: Sequence[str]) -> list[str]:
+    return [
+        *(str(row[c]) for c in key),
+        str(row["n_base"]),
+        str(row["n_new"]),
+        _number(row["base_median"]),
+        _number(row["new_median"]),
+        _percent(row["delta_pct"]),
+        _pvalue(row["p_value"]),
+        str(row["gate"]),
+        str(row["verdict"]),
+        str(row["note"]),
+    ]
+
+
 def format_table(result: pd.DataFrame) -> str:
     """A plain-text table of the verdicts with a one-line summary below it."""
     key = [c for c in result.columns if c not in RESULT_COLUMNS]
     headers = [*key, "n_base", "n_new", "base", "new", "delta", "p", "gate", "verdict", "note"]
-    rows = [
-        [
-            *(str(row[c]) for c in key),
-            str(row["n_base"]),
-            str(row["n_new"]),
-            _number(row["base_median"]),
-            _number(row["new_median"]),
-            _percent(row["delta_pct"]),
-            _pvalue(row["p_value"]),
-            str(row["gate"]),
-            str(row["verdict"]),
-            str(row["note"]),
-        ]
-        for row in result.to_dict("records")
-    ]
+    rows = [_row_cells(row, key) for row in result.to_dict("records")]
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
     numeric = {"n_base", "n_new", "base", "new", "delta", "p", "gate"}
 
@@ -522,13 +527,20 @@ def to_records(result: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def render(result: pd.DataFrame, fmt: str = "table") -> str:
-    """The comparison as ``table``, ``csv`` or ``json`` text."""
+    """The comparison as ``table``, ``csv``, ``json`` or ``md`` (Markdown) text."""
     if fmt == "table":
         return format_table(result)
     if fmt == "csv":
         return result.to_csv(index=False, lineterminator="\n").rstrip("\n")
     if fmt == "json":
         return json.dumps(to_records(result), indent=1)
+    if fmt == "md":
+        from bench.results.tables import markdown
+
+        key = [c for c in result.columns if c not in RESULT_COLUMNS]
+        headers = [*key, "n_base", "n_new", "base", "new", "delta", "p", "gate", "verdict", "note"]
+        rows = [_row_cells(row, key) for row in result.to_dict("records")]
+        return markdown(headers, rows) + "\n\n" + summary_line(result)
     raise UsageError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
@@ -549,7 +561,7 @@ def add_gate_options(addoption: Callable[..., Any], prefix: str = "") -> None:
         type=float,
         default=None,
         metavar="ALPHA",
-        help="significance level for the Mann-Whitney U test, used where both sides have "
+        help="significance level of the one-sided rank-sum test, used where both sides have "
         f"at least {MIN_VALUES_FOR_TEST} values (default {DEFAULT_ALPHA:g})",
     )
 
@@ -566,14 +578,50 @@ def compare_paths(
     return compare(base_frame, new_frame, rule), notices(base_frame, new_frame)
 
 
+def power_warning(result: pd.DataFrame, alpha: float) -> str | None:
+    """A warning when some tested keys cannot reach ``alpha`` at their n, else None."""
+    import numpy as np
+
+    blind = result[np.asarray(result["p_min"] >= alpha)]
+    if blind.empty:
+        return None
+    worst = blind.sort_values("p_min", ascending=False).iloc[0]
+    return (
+        f"{len(blind)} key(s) cannot be flagged at alpha {alpha:g}: too few values (e.g. "
+        f"{worst['n_base']} vs {worst['n_new']}: smallest reachable p {worst['p_min']:.2g}). "
+        "Use --repeat >= 4, or pool earlier runs (--history DIR --last K)"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """The ``compare`` command: print verdicts, return 1 on regression, 0 otherwise."""
     rule = Rule.from_options(args.fail_on, args.alpha)
-    result, warnings = compare_paths(args.base, [args.new], rule)
+    base = list(args.base)
+    if args.history is not None:
+        from bench.results.history import history_runs
+
+        base += [str(p) for p in history_runs(args.history, args.last, exclude=[args.new])]
+    elif args.last is not None:
+        raise UsageError("--last needs --history DIR")
+    if not base:
+        raise UsageError("nothing to compare with: give BASE run(s) or --history DIR")
+    result, warnings = compare_paths(base, [args.new], rule)
     for text in warnings:
         print(f"edgebench compare: note: {text}", file=sys.stderr)
+    warning = power_warning(result, rule.alpha)
+    if warning:
+        print(f"edgebench compare: warning: {warning}", file=sys.stderr)
     print(render(result, args.format))
     return exit_status(result)
+
+
+REPEAT_HELP = (
+    "How many values a key needs: with n values a side the smallest one-sided p is "
+    "1/C(2n, n): 2 vs 2: 0.17, 3 vs 3: 0.05, 4 vs 4: 0.014, 5 vs 5: 0.004. At alpha 0.05 a "
+    "two-run compare can flag a key only from 4 values a side (--repeat 4, or --repeat 2 "
+    "with 2 edge nodes for per-node metrics); pooling a history of K earlier runs of n "
+    "values lowers it to 1/C((K+1)n, n): 3 new values against 4 nights of 3 reach 0.002."
+)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -589,15 +637,27 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         ),
         epilog=(
             "A key regresses when its median moves the wrong way (per the 'better' column) "
-            "by more than the gate and, where both sides have >= 3 values, the two-sided "
-            "Mann-Whitney U p-value is below ALPHA. A base median of 0 makes any change an "
-            "infinite relative one. Examples: edgebench compare results/A results/B; "
-            "edgebench compare results/A results/B results/C --fail-on detect_s:20%%; "
-            "edgebench compare old.csv new.csv --format json"
+            "by more than the gate and, where both sides have >= 3 values, the one-sided "
+            "rank-sum p-value (exact at small n) is below ALPHA. A base median of 0 makes any "
+            f"change an infinite relative one. {REPEAT_HELP.replace('%', '%%')} Examples: "
+            "edgebench compare results/A results/B; edgebench compare results/A results/B "
+            "results/C --fail-on detect_s:20%%; edgebench compare --history results/history "
+            "--last 5 results/tonight; edgebench compare old.csv new.csv --format json"
         ),
     )
-    parser.add_argument("base", nargs="+", metavar="BASE", help="base run(s): the history")
+    parser.add_argument("base", nargs="*", metavar="BASE", help="base run(s): the history")
     parser.add_argument("new", metavar="NEW", help="the run to judge")
+    parser.add_argument(
+        "--history",
+        metavar="DIR",
+        help="pool the run folders below DIR into BASE (NEW itself is left out)",
+    )
+    parser.add_argument(
+        "--last",
+        type=int,
+        metavar="K",
+        help="with --history: only the last K run folders (by name, i.e. run id)",
+    )
     add_gate_options(parser.add_argument)
     parser.add_argument(
         "--format", choices=FORMATS, default="table", help="output format (default: table)"

@@ -36,6 +36,25 @@ MAX_POINTS_PER_BOX = 200
 MAX_TIMELINE_ROWS = 48
 READY_COLORS = {"True": "#2e7d32", "False": "#c62828", "Unknown": "#9e9e9e"}
 SUMMARY_COLUMNS = ("n", "empty", "median", "p95", "min", "max", "iqr")
+# One colour per distro in every plot (Okabe-Ito: readable by colour-blind readers).
+KNOWN_DISTRO_COLORS = {
+    "k3s": "#0072B2",
+    "kubeedge": "#D55E00",
+    "kwok": "#009E73",
+    "vanilla": "#CC79A7",
+    "starlingx": "#E69F00",
+}
+SPARE_COLORS = ("#56B4E9", "#F0E442", "#000000", "#999999")
+
+
+def distro_colors(distros: Sequence[str]) -> dict[str, str]:
+    """A fixed colour per distro: the known ones always get theirs, others the spares."""
+    out = {d: KNOWN_DISTRO_COLORS[d] for d in distros if d in KNOWN_DISTRO_COLORS}
+    spare = iter(SPARE_COLORS * (1 + len(distros) // len(SPARE_COLORS)))
+    for d in sorted(distros):
+        if d not in out:
+            out[d] = next(spare)
+    return out
 
 
 @dataclass(frozen=True)
