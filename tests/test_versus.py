@@ -265,3 +265,8 @@ def test_bh_adjust() -> None:
     assert q[0] == pytest.approx(0.04)
     assert q[1] == pytest.approx(0.04 * 4 / 3) and q[3] == pytest.approx(0.04 * 4 / 3)
     assert math.isnan(q[2]) and q[4] == pytest.approx(0.5)
+
+
+def test_min_p_does_not_overflow_at_large_n() -> None:
+    assert stats.min_p(40_000, 2_000) == 0.0
+    assert stats.min_p(30, 30) == pytest.approx(1 / math.comb(60, 30))
