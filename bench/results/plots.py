@@ -39,6 +39,7 @@ class Plot:
     png: bytes = field(repr=False)
     caption: str = ""
     scenario: str = ""
+    wide: bool = False
 
 
 def slug(text: str) -> str:
@@ -118,8 +119,10 @@ def _strip(
 
 def strip_plots(frame: pd.DataFrame, colors: Mapping[str, str]) -> list[Plot]:
     """One strip plot per (scenario, metric) of ``frame``, headline metrics first."""
+    import numpy as np
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     from bench.results.versus import metric_order
 
@@ -143,10 +146,14 @@ def strip_plots(frame: pd.DataFrame, colors: Mapping[str, str]) -> list[Plot]:
         empty = _strip(ax, part, colors, present)
         ax.set_ylabel(f"{metric} ({unit})")
         if unit in FROM_ZERO_UNITS:
-            ax.set_ylim(bottom=0)
-            top = ax.get_ylim()[1]
-            if top <= 0:
+            values = part["value"].to_numpy(dtype=float)
+            peak = float(np.nanmax(values)) if np.isfinite(values).any() else 0.0
+            if peak <= 0:
                 ax.set_ylim(0, 1)
+            else:
+                ax.set_ylim(0, peak * 1.08)
+        if unit == "count":
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         arrow = {"lower": "lower is better", "higher": "higher is better"}.get(better, "")
         ax.set_title(f"{scenario}: {metric}" + (f"  ({arrow})" if arrow else ""), fontsize=10)
         ax.grid(axis="y", alpha=0.3)
@@ -276,6 +283,7 @@ def timeline_plots(
                 png(figure),
                 caption,
                 scenario,
+                wide=True,
             )
         )
     return plots

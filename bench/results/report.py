@@ -81,13 +81,19 @@ def report_tables(
     baseline: str | None = None,
 ) -> ReportTables:
     """The verdicts (two or more distros), run list, summary, side by side and empty notes."""
-    from bench.results.analysis import side_by_side_cells, summarize
+    from bench.results.analysis import key_columns, side_by_side_cells, summarize
     from bench.results.versus import metric_order, versus
 
     conditions = conditions or {}
     run_columns = ["run_id", "started_at", "distro", "provider", "distro_version", "profile"]
     runs = frame.groupby(run_columns, observed=True, sort=True).size().rename("rows").reset_index()
-    summary = summarize(frame)
+    key = key_columns(frame)
+    if (
+        "provider" in key
+        and (frame.groupby("distro", observed=True)["provider"].nunique() <= 1).all()
+    ):
+        key.remove("provider")  # a distro's provider is in the run list, not a column of its own
+    summary = summarize(frame, key)
     if len(summary):
         order = summary["metric"].map(metric_order)
         summary = summary.assign(_o=order).sort_values(
@@ -305,6 +311,18 @@ def render_markdown(tables: ReportTables, plots: Sequence[Plot]) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
+def _number_text(cell: str) -> bool:
+    """Does a table cell read as a number ('-' and 'x (n=3)' cells count as numbers)?"""
+    head = cell.split(" ")[0]
+    if head == "-":
+        return True
+    try:
+        float(head)
+    except ValueError:
+        return False
+    return True
+
+
 def render_html(tables: ReportTables, plots: Sequence[Plot]) -> str:
     """The report as one self-contained HTML page from the Jinja2 template."""
     import jinja2
@@ -317,6 +335,7 @@ def render_html(tables: ReportTables, plots: Sequence[Plot]) -> str:
         undefined=jinja2.StrictUndefined,
     )
     env.filters["b64"] = lambda data: base64.b64encode(data).decode("ascii")
+    env.tests["number_text"] = _number_text
     headers, rows = _verdict_cells(tables)
     verdict_column = headers.index("verdict") if headers else -1
     return env.get_template(TEMPLATE).render(
