@@ -373,6 +373,12 @@ def test_plugin_shares_the_gate_options(tmp_path: Path) -> None:
     assert "0 regressed" in done.stdout
 
 
+def test_plugin_warns_when_the_base_is_too_small_to_flag_anything(tmp_path: Path) -> None:
+    done = _session(tmp_path, "--compare-to", str(DATA / "history" / "run1"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "note: warning: 1 key(s) cannot be flagged at alpha 0.05" in done.stdout
+
+
 def test_plugin_skips_silently_without_a_results_dir(tmp_path: Path) -> None:
     done = _session(tmp_path, "--compare-to", str(DATA / "history"), record=False)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -203,7 +203,8 @@ def timeline_rows(
         kinds = episode["kind"].to_numpy()
         starts = times[kinds == "fault_start"]
         t0 = float(starts[0]) if len(starts) else float(times.min())
-        end = float(times.max()) - t0
+        last = float(times.max()) - t0
+        end = last + max(2.0, 0.05 * (last - (float(times.min()) - t0)))  # show the last state
         faults: list[tuple[float, float, str]] = []
         open_faults: list[tuple[float, str]] = []
         for kind, t, value in zip(kinds, times, episode["value"], strict=True):
@@ -212,7 +213,7 @@ def timeline_rows(
             elif kind == "fault_end" and open_faults:
                 begin, name = open_faults.pop(0)
                 faults.append((begin, t - t0, name))
-        faults += [(begin, end, name) for begin, name in open_faults]
+        faults += [(begin, last, name) for begin, name in open_faults]
         ready = episode[episode["kind"] == "ready"]
         distro = distro_of.get(str(run_id), "")
         for node, node_events in ready.groupby("node", sort=True):
