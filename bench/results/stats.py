@@ -59,8 +59,11 @@ def min_p(n1: int, n2: int, two_sided: bool = False) -> float:
     """The smallest p-value the rank-sum test can reach with n1 and n2 values (no ties)."""
     if n1 < 1 or n2 < 1:
         return 1.0
-    log_comb = math.lgamma(n1 + n2 + 1) - math.lgamma(n1 + 1) - math.lgamma(n2 + 1)
-    p = math.exp(-log_comb) if log_comb < 700 else 0.0
+    if n1 + n2 <= 1000:  # exact: 3 vs 3 must give 0.05, not 0.04999...
+        p = 1.0 / math.comb(n1 + n2, n1)
+    else:
+        log_comb = math.lgamma(n1 + n2 + 1) - math.lgamma(n1 + 1) - math.lgamma(n2 + 1)
+        p = math.exp(-log_comb) if log_comb < 700 else 0.0
     return min(1.0, 2 * p if two_sided else p)
 
 
