@@ -68,7 +68,7 @@ def test_cli_table_json_metric_filter_and_plots(
     assert pngs[0].read_bytes().startswith(PNG_MAGIC)
     assert run_cli(argv) == 0
     out = capsys.readouterr().out
-    assert "gate: the latest run against the 3 run(s) before it, pooled" in out
+    assert "gate: each distro's latest run against its runs before it, pooled (3 run(s))" in out
 
 
 @pytest.mark.parametrize(
@@ -83,3 +83,26 @@ def test_cli_exit_2_on_bad_input(
 ) -> None:
     assert run_cli(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_nightly_layout_of_several_distros_gates_each_distros_latest(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    shutil.copytree(NIGHTLY, root / "kwok")
+    shutil.copytree(DATA / "nightly_regressed", root / "kwok" / "20250406T020000Z-night6")
+    for name in ("k3s", "kubeedge"):
+        shutil.copytree(DATA / "versus" / name, root / name / f"20250301T020000Z-{name}")
+    runs = history_runs(root)
+    assert len(runs) == 8 and runs[-1].name.endswith("night6")
+    table = history(load_measurements(runs))
+    latest = table[table["verdict"] != ""]
+    assert set(latest["distro"]) == {"kwok"}  # k3s and kubeedge have one run each
+    assert one_verdict(latest, "stable_recover_s") == "regressed"
+
+
+def one_verdict(table: object, metric: str) -> str:
+    import pandas as pd
+
+    assert isinstance(table, pd.DataFrame)
+    rows = table[table["metric"] == metric]
+    assert len(rows) == 1
+    return str(rows["verdict"].iloc[0])

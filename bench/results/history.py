@@ -50,8 +50,9 @@ def history_runs(
     last: int | None = None,
     exclude: Sequence[str | os.PathLike[str]] = (),
 ) -> list[Path]:
-    """The run folders below ``results_dir`` in run-id order, without ``exclude``; the last
-    ``last`` of them. InputError if there are none."""
+    """The run folders below ``results_dir`` (``DIR/<run>/`` or the nightly history's
+    ``DIR/<distro>/<run>/``) in run-id order, without ``exclude``; the last ``last`` of them.
+    InputError if there are none."""
     from bench.results.records import MEASUREMENTS
 
     root = Path(results_dir)
@@ -61,11 +62,9 @@ def history_runs(
         raise UsageError(f"--last must be at least 1, got {last}")
     skip = {Path(p).resolve() for p in exclude}
     skip |= {Path(p).resolve().parent for p in exclude if Path(p).is_file()}
-    runs = [
-        p.parent
-        for p in sorted(root.glob(f"*/{MEASUREMENTS}"))
-        if p.is_file() and p.parent.resolve() not in skip
-    ]
+    found = sorted(root.glob(f"*/{MEASUREMENTS}")) or sorted(root.glob(f"*/*/{MEASUREMENTS}"))
+    runs = [p.parent for p in found if p.is_file() and p.parent.resolve() not in skip]
+    runs.sort(key=lambda p: p.name)  # run-id order, also across <distro>/<run_id> folders
     if not runs:
         raise InputError(f"{root}: no run folders (*/{MEASUREMENTS}) below it")
     return runs[-last:] if last else runs
@@ -90,7 +89,6 @@ def history(
     if frame.empty:
         return pd.DataFrame(columns=list(COLUMNS))
     runs = sorted(str(r) for r in frame["run_id"].unique())
-    latest = runs[-1]
     rows = []
     for (distro, scenario, case, metric, run_id), part in frame.groupby(
         [*key, "run_id"], observed=True, sort=True
@@ -116,9 +114,15 @@ def history(
             }
         )
     out = pd.DataFrame(rows, columns=list(COLUMNS))
-    earlier = runs[:-1][-last:]
-    if earlier:
-        new = frame[frame["run_id"] == latest]
+    bases: list[str] = []
+    for distro in sorted(set(out["distro"])):
+        # Each distro's latest run against that distro's runs before it.
+        own = sorted(str(r) for r in frame.loc[frame["distro"] == distro, "run_id"].unique())
+        earlier = own[:-1][-last:]
+        if not earlier:
+            continue
+        bases += earlier
+        new = frame[frame["run_id"] == own[-1]]
         base = frame[frame["run_id"].isin(earlier)]
         gate = compare(base, new, rule)
         gate_key = [c for c in key if c in gate.columns]
@@ -126,12 +130,15 @@ def history(
             tuple(str(r[c]) for c in gate_key): (str(r["verdict"]), str(r["note"]))
             for r in gate.to_dict("records")
         }
-        latest_rows = np.flatnonzero((out["run_id"] == latest).to_numpy())
+        latest_rows = np.flatnonzero(
+            ((out["run_id"] == own[-1]) & (out["distro"] == distro)).to_numpy()
+        )
         for i in latest_rows:
             found = verdicts.get(tuple(str(out.at[i, c]) for c in gate_key))
             if found:
                 out.at[i, "verdict"], out.at[i, "note"] = found
-        out.attrs["base_runs"] = earlier
+    if bases:
+        out.attrs["base_runs"] = bases
     out["order"] = out["run_id"].map({r: i for i, r in enumerate(runs)})
     out = out.sort_values([*key, "order"], kind="stable", ignore_index=True)
     return out.drop(columns="order")
@@ -163,7 +170,7 @@ def render(table: pd.DataFrame, fmt: str = "table") -> str:
     cells = [_cells(r) for r in table.to_dict("records")]
     base = table.attrs.get("base_runs")
     footer = (
-        f"gate: the latest run against the {len(base)} run(s) before it, pooled"
+        f"gate: each distro's latest run against its runs before it, pooled ({len(base)} run(s))"
         if base
         else "gate: no earlier run to compare the latest with"
     )
