@@ -115,7 +115,8 @@ def test_markdown_opens_with_the_verdict() -> None:
     assert sections == ["## Verdict", "## offline_autonomy", "## Conditions"]
     assert "- kubeedge is BETTER than k3s on stable_recover_s" in text
     assert (
-        "| offline_autonomy | outage_60s | stable_recover_s (s) | kubeedge vs k3s | 9/9 |" in text
+        "| offline_autonomy | outage_60s | stable_recover_s (s) | kubeedge vs k3s | better | 9/9 |"
+        in text
     )
     assert "| kwok | outage_60s | edge_pods_running | 9 | KWOK nodes have no runtime |" in text
 
@@ -166,7 +167,7 @@ def test_html_opens_with_the_verdict_table_then_scenarios_then_conditions(
     assert headings == ["h2:Verdict", "h2:offline_autonomy", "h2:Conditions"]
     verdict_table = page.tables[0]
     assert verdict_table[0][:4] == ["scenario", "case", "metric", "distro"]
-    assert [r[11] for r in verdict_table[1:3]] == ["better", "better"]
+    assert [r[4] for r in verdict_table[1:3]] == ["better", "better"]
     assert page.images == 7  # 6 metrics and one timeline
     conditions = page.tables[-1]
     assert conditions[0][:6] == ["run", "distro", "provider", "version", "profile", "cut mode"]

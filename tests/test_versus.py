@@ -163,7 +163,10 @@ def test_table_md_and_csv(golden: pd.DataFrame) -> None:
         "2 better, 2 worse, 7 no difference shown, 0 different, 1 not comparable"
     )
     md = render(golden, "md")
-    assert "| offline_autonomy | outage_60s | stable_recover_s (s) | kubeedge vs k3s | 9/9 |" in md
+    assert (
+        "| offline_autonomy | outage_60s | stable_recover_s (s) | kubeedge vs k3s | better | 9/9 |"
+        in md
+    )
     csv_text = render(golden, "csv")
     assert csv_text.splitlines()[0].startswith("scenario,case,metric,unit,better,distro")
 

@@ -312,6 +312,7 @@ def _cells(row: Mapping[Any, Any]) -> list[str]:
         str(row["case"]),
         f"{row['metric']} ({row['unit']})",
         f"{row['distro']} vs {row['baseline']}",
+        str(row["verdict"]),
         f"{row['n']}/{row['n_baseline']}",
         f"{number(row['median'])} {interval(row['median_low'], row['median_high'])}".strip(),
         f"{number(row['baseline_median'])} "
@@ -320,7 +321,6 @@ def _cells(row: Mapping[Any, Any]) -> list[str]:
         f"{shift} {interval(row['shift_low'], row['shift_high'])}".strip(),
         pvalue(row["p_value"]),
         pvalue(row["q_value"]),
-        str(row["verdict"]),
         str(row["note"]) if isinstance(row["note"], str) else "",
     ]
 
@@ -330,6 +330,7 @@ HEADERS = (
     "case",
     "metric",
     "distro",
+    "verdict",
     "n",
     "median [95% CI]",
     "baseline [95% CI]",
@@ -337,7 +338,6 @@ HEADERS = (
     "shift [95% CI]",
     "p",
     "q",
-    "verdict",
     "note",
 )
 
