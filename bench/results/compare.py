@@ -479,6 +479,20 @@ def _pvalue(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.3g}"
 
 
+DISPLAY_COLUMNS = (
+    "n_base",
+    "n_new",
+    "base",
+    "new",
+    "delta",
+    "p",
+    "p_min",
+    "gate",
+    "verdict",
+    "note",
+)
+
+
 def _row_cells(row: dict[Any, Any], key: Sequence[str]) -> list[str]:
     return [
         *(str(row[c]) for c in key),
@@ -488,6 +502,7 @@ def _row_cells(row: dict[Any, Any], key: Sequence[str]) -> list[str]:
         _number(row["new_median"]),
         _percent(row["delta_pct"]),
         _pvalue(row["p_value"]),
+        _pvalue(row["p_min"]),
         str(row["gate"]),
         str(row["verdict"]),
         str(row["note"]),
@@ -497,10 +512,10 @@ def _row_cells(row: dict[Any, Any], key: Sequence[str]) -> list[str]:
 def format_table(result: pd.DataFrame) -> str:
     """A plain-text table of the verdicts with a one-line summary below it."""
     key = [c for c in result.columns if c not in RESULT_COLUMNS]
-    headers = [*key, "n_base", "n_new", "base", "new", "delta", "p", "gate", "verdict", "note"]
+    headers = [*key, *DISPLAY_COLUMNS]
     rows = [_row_cells(row, key) for row in result.to_dict("records")]
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    numeric = {"n_base", "n_new", "base", "new", "delta", "p", "gate"}
+    numeric = {"n_base", "n_new", "base", "new", "delta", "p", "p_min", "gate"}
 
     def line(cells: Sequence[str]) -> str:
         text = "  ".join(
@@ -538,7 +553,7 @@ def render(result: pd.DataFrame, fmt: str = "table") -> str:
         from bench.results.tables import markdown
 
         key = [c for c in result.columns if c not in RESULT_COLUMNS]
-        headers = [*key, "n_base", "n_new", "base", "new", "delta", "p", "gate", "verdict", "note"]
+        headers = [*key, *DISPLAY_COLUMNS]
         rows = [_row_cells(row, key) for row in result.to_dict("records")]
         return markdown(headers, rows) + "\n\n" + summary_line(result)
     raise UsageError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
