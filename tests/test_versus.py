@@ -273,3 +273,12 @@ def test_bh_adjust() -> None:
 def test_min_p_does_not_overflow_at_large_n() -> None:
     assert stats.min_p(40_000, 2_000) == 0.0
     assert stats.min_p(30, 30) == pytest.approx(1 / math.comb(60, 30))
+
+
+def test_a_metric_without_a_better_direction_is_different_not_better() -> None:
+    frame = load_measurements(RUNS)
+    frame["better"] = frame["better"].astype(str)
+    frame.loc[frame["metric"] == "stable_recover_s", "better"] = "none"
+    result = versus(frame, "k3s")
+    row = one_row(result, metric="stable_recover_s", distro="kubeedge")
+    assert row["verdict"] == "different"
