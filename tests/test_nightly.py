@@ -155,3 +155,16 @@ def test_dry_run_prints_every_step_and_runs_nothing(tmp_path: Path) -> None:
 def test_bad_usage_exits_2(args: list[str], tmp_path: Path) -> None:
     done = nightly(*args, "--out", str(tmp_path / "x"))
     assert done.returncode == 2, done.stderr
+
+
+def test_relative_paths_are_the_callers(tmp_path: Path) -> None:
+    done = subprocess.run(
+        ["bash", str(SCRIPT), "all", "--dry-run", "--distros", "kwok", "--out", "here"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"--results-dir={tmp_path / 'here'}" in done.stderr
