@@ -654,9 +654,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "A key regresses when its median moves the wrong way (per the 'better' column) "
             "by more than the gate and, where both sides have >= 3 values, the one-sided "
             "rank-sum p-value (exact at small n) is below ALPHA. A base median of 0 makes any "
-            f"change an infinite relative one. {REPEAT_HELP.replace('%', '%%')} Examples: "
+            f"change an infinite relative one. {REPEAT_HELP} Examples: "
             "edgebench compare results/A results/B; edgebench compare results/A results/B "
-            "results/C --fail-on detect_s:20%%; edgebench compare --history results/history "
+            "results/C --fail-on detect_s:20%; edgebench compare --history results/history "
             "--last 5 results/tonight; edgebench compare old.csv new.csv --format json"
         ),
     )

@@ -266,7 +266,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="trend of every key across the run folders of a results directory",
         description=(
             "For each distro/scenario/case/metric and each run folder below RESULTS_DIR (in "
-            "run-id order): n, median and its 95%% bootstrap CI; the latest run also gets the "
+            "run-id order): n, median and its 95% bootstrap CI; the latest run also gets the "
             "regression gate's verdict against the --last runs before it, pooled (the same "
             "rule as 'edgebench compare'). Exit status 0, or 2 on bad input."
         ),

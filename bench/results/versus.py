@@ -404,8 +404,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="compare distros side by side: medians with CIs, shift, p and q, verdicts",
         description=(
             "Compare the distros found in RUN... against a baseline distro, per scenario, "
-            "case and metric: n, median with a 95%% bootstrap CI (2000 resamples, fixed "
-            "seed), ratio to the baseline, Hodges-Lehmann shift with its 95%% CI, the exact "
+            "case and metric: n, median with a 95% bootstrap CI (2000 resamples, fixed "
+            "seed), ratio to the baseline, Hodges-Lehmann shift with its 95% CI, the exact "
             "two-sided rank-sum p-value, its Benjamini-Hochberg q across all rows, and a "
             "verdict: better, worse, no difference shown, or not comparable (different "
             "profile, timings or cut mode, or no values: the note says which). Each RUN is "
