@@ -56,7 +56,7 @@ def test_empty_values_are_kept_as_nan_with_their_note() -> None:
 
 def test_text_columns_stay_text() -> None:
     frame = load_measurements([DATA / "verdicts_base"])
-    assert set(frame["schema_version"]) == {"1"}
+    assert set(frame["schema_version"]) == {"2"}
     assert set(frame["better"]) == {"lower", "higher", "none"}
     assert "0" in set(frame["repeat"])
 
@@ -69,7 +69,7 @@ def test_text_columns_stay_text() -> None:
             r"bad_missing_columns.csv: line 1: missing columns: started_at",
         ),
         ("bad_not_csv.csv", r"bad_not_csv.csv: line 1: not a CSV file"),
-        ("bad_schema_version.csv", r"bad_schema_version.csv: line 4: unknown schema_version '2'"),
+        ("bad_schema_version.csv", r"bad_schema_version.csv: line 4: unknown schema_version '7'"),
         ("bad_value.csv", r"bad_value.csv: line 3: value 'fast' is not a number"),
         ("bad_ragged.csv", r"bad_ragged.csv: not a valid CSV file: Expected 16 fields in line 3"),
         ("bad_better.csv", r"bad_better.csv: line 3: better is 'smaller'"),
@@ -131,7 +131,7 @@ def test_summary_of_nan_rows() -> None:
     partly = one_row(summary, case="outage_300s", metric="detect_s")
     assert partly["n"] == 4 and partly["empty"] == 1
     assert partly["median"] == pytest.approx(10.05)
-    only_empty = one_row(summary, case="outage_300s", metric="recover_s")
+    only_empty = one_row(summary, case="outage_300s", metric="stable_recover_s")
     assert only_empty["n"] == 0 and only_empty["empty"] == 2
     assert math.isnan(only_empty["median"]) and math.isnan(only_empty["iqr"])
 
@@ -140,7 +140,7 @@ def test_side_by_side_puts_distros_in_columns() -> None:
     summary = summarize(load_measurements([DATA / "two_distros"]))
     table = side_by_side(summary)
     assert {"kubeedge", "kwok"} <= set(table.columns)
-    row = one_row(table, scenario="offline_autonomy", metric="recover_s")
+    row = one_row(table, scenario="offline_autonomy", metric="stable_recover_s")
     assert row["kwok"] == pytest.approx(2.2) and row["kubeedge"] == pytest.approx(16.0)
     cells = side_by_side_cells(summary).set_index(["scenario", "metric"])
     assert cells.loc[("offline_autonomy", "detect_s"), "kubeedge"] == "45.05 (n=2)"
@@ -185,3 +185,43 @@ def test_events_fall_back_to_the_wall_clock(tmp_path: Path) -> None:
     assert events is not None
     times = events["mono_time"].tolist()
     assert times[1] - times[0] == pytest.approx(30.5)
+
+
+# --- schema versions -----------------------------------------------------------------------
+
+
+def test_v1_metrics_are_read_under_their_v2_names() -> None:
+    frame = load_measurements([DATA / "schema_v1"])
+    assert set(frame["metric"]) == {
+        "detect_s",
+        "first_ready_s",
+        "pods_first_ready_s",
+        "converge_s@v1",
+    }
+    assert set(frame["schema_version"]) == {"1"}
+    # A renamed metric keeps the unit and direction its file gave it.
+    converge = frame[frame["metric"] == "converge_s@v1"]
+    assert set(converge["unit"]) == {"s"} and set(converge["better"]) == {"lower"}
+
+
+def test_v1_and_v2_files_load_together() -> None:
+    frame = load_measurements([DATA / "schema_v1", DATA / "schema_v2"])
+    assert set(frame["schema_version"]) == {"1", "2"}
+    first = frame[frame["metric"] == "first_ready_s"]
+    assert sorted(first["run_id"].unique()) == [
+        "20250201T000000Z-0000v1",
+        "20250202T000000Z-0000v2",
+    ]
+    assert "recover_s" not in set(frame["metric"])
+    assert (frame["metric"] == "converge_s").sum() == 3  # v2's only
+
+
+def test_a_file_mixing_v1_and_v2_rows_renames_only_the_v1_rows(tmp_path: Path) -> None:
+    v1 = (DATA / "schema_v1" / "measurements.csv").read_text().splitlines()
+    v2 = (DATA / "schema_v2" / "measurements.csv").read_text().splitlines()
+    mixed = tmp_path / "measurements.csv"
+    mixed.write_text("\n".join([*v1, *v2[1:]]) + "\n")
+    frame = load_measurements([mixed])
+    assert (frame["metric"] == "converge_s@v1").sum() == 3
+    assert (frame["metric"] == "converge_s").sum() == 3
+    assert (frame["metric"] == "first_ready_s").sum() == 6

@@ -1,4 +1,4 @@
-"""Benchmarks: ``compare`` and ``report`` on 1,000,000 generated rows (slow).
+"""Benchmarks: ``compare``, ``versus`` and ``report`` on 1,000,000 generated rows (slow).
 
 Run with ``python -m pytest tests/test_bench_analysis.py -m slow --benchmark-only``. The rows
 are generated here with numpy (never committed): a history of 20 base runs and one new run,
@@ -17,6 +17,7 @@ import pytest
 from bench.results.compare import Rule, compare_paths
 from bench.results.records import COLUMNS
 from bench.results.report import write_report
+from bench.results.versus import versus_paths
 
 ROWS = 1_000_000
 BASE_RUNS = 20
@@ -33,8 +34,8 @@ SCENARIOS = [
 CASES = ["c60s", "c300s", "c900s", "c3600s"]
 METRICS = [
     ("detect_s", "s", "lower"),
-    ("recover_s", "s", "lower"),
-    ("pods_ready_s", "s", "lower"),
+    ("stable_recover_s", "s", "lower"),
+    ("pods_stable_s", "s", "lower"),
     ("evicted_pods", "count", "lower"),
     ("edge_pods_running", "ratio", "higher"),
     ("recreated_pods", "count", "lower"),
@@ -54,7 +55,7 @@ def _write_run(path: Path, run_id: str, rows: int, shift: float, rng: np.random.
     metric = np.array([m for m, _, _ in METRICS])[metric_i]
     frame = pd.DataFrame(
         {
-            "schema_version": 1,
+            "schema_version": 2,
             "run_id": run_id,
             "started_at": "2025-01-01T00:00:00.000000+00:00",
             "distro": np.array(DISTROS)[distro_i],
@@ -101,6 +102,25 @@ def test_compare_one_million_rows(benchmark: Any, million: dict[str, Any]) -> No
     assert len(result) == 504
     assert int(result["n_base"].sum() + result["n_new"].sum()) > 0.98 * ROWS
     assert set(result["verdict"]) == {"regressed", "improved"}  # higher is better flips
+
+
+@pytest.mark.slow
+def test_versus_one_million_rows(benchmark: Any, million: dict[str, Any]) -> None:
+    """20 runs of 3 distros, about 950,000 rows: 336 distro pairs of about 1,900 values."""
+    result = benchmark.pedantic(
+        versus_paths, args=([str(million["history"])], "k3s"), rounds=3, iterations=1
+    )
+    assert len(result) == 2 * len(SCENARIOS) * len(CASES) * len(METRICS)
+    assert set(result["verdict"]) <= {"better", "worse", "no difference shown"}
+    assert set(result["verdict"]) >= {"better", "worse"}  # distros are 3 units apart
+
+
+@pytest.mark.slow
+def test_report_of_three_runs(benchmark: Any, million: dict[str, Any], tmp_path: Path) -> None:
+    """3 runs (about 143,000 rows), every plot drawn: 42 strip plots."""
+    runs = [str(million["history"] / f"run{i:02d}") for i in range(3)]
+    written = benchmark.pedantic(write_report, args=(runs, tmp_path), rounds=1, iterations=1)
+    assert len(written.plots) == len(SCENARIOS) * len(METRICS)
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ import pytest
 from bench.results.records import (
     COLUMNS,
     EVENT_COLUMNS,
+    SCHEMA_VERSION,
     EventJournal,
     Recorder,
     RunContext,
@@ -84,7 +85,7 @@ def test_rows_append_and_unit_and_direction_come_from_the_catalogue(tmp_path: Pa
     assert math.isnan(df["value"].iloc[2])
     assert df["note"].iloc[2] == "KWOK nodes have no runtime"
     assert pd.isna(df["distro_version"].iloc[0]) and df["distro_version"].iloc[1] == "v1.32.9"
-    assert (df["schema_version"] == 1).all()
+    assert (df["schema_version"] == SCHEMA_VERSION).all()
 
 
 def test_empty_value_needs_a_note_and_unknown_metrics_fail(tmp_path: Path) -> None:

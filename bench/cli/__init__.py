@@ -20,6 +20,8 @@ _COMMAND_MODULES = (
     "bench.cli.cluster",
     "bench.results.report",
     "bench.results.compare",
+    "bench.results.versus",
+    "bench.results.history",
 )
 
 

@@ -20,7 +20,15 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import InputError
-from bench.results.records import COLUMNS, EVENT_COLUMNS, EVENTS, MEASUREMENTS, SCHEMA_VERSION
+from bench.results.metrics import V1_METRICS
+from bench.results.records import (
+    COLUMNS,
+    EVENT_COLUMNS,
+    EVENTS,
+    MEASUREMENTS,
+    READABLE_SCHEMAS,
+    SCHEMA_VERSION,
+)
 
 EVENT_KINDS = frozenset({"ready", "fault_start", "fault_end"})
 
@@ -166,21 +174,43 @@ def _bad_value_message(path: Path) -> str:
 
 
 def _check_schema(path: Path, frame: pd.DataFrame) -> None:
-    column = frame["schema_version"]
-    values: Sequence[object] = []
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        values = list(column.cat.categories)
-    if len(values) == 1 and str(values[0]).strip() == str(SCHEMA_VERSION):
-        return
+    """Every row's schema_version must be one this edgebench reads; v1 metrics are renamed.
+
+    Version 1 rows get their metric read through :data:`V1_METRICS`: a metric that kept its
+    meaning under a new name is renamed, one whose meaning changed gets an ``@v1`` suffix, so
+    it is never compared with today's metric of the same name.
+    """
     if len(frame) == 0:
         return
-    bad = (column.astype(str).str.strip() != str(SCHEMA_VERSION)).to_numpy()
-    if bad.any():
+    column = frame["schema_version"]
+    readable = {str(v) for v in READABLE_SCHEMAS}
+    versions = {str(c).strip() for c in column.cat.categories}
+    if not versions <= readable:
+        text = column.astype(str).str.strip()
+        bad = (~text.isin(list(readable))).to_numpy()
         line = _first_bad_line(bad)
         raise InputError(
             f"{path}: line {line}: unknown schema_version {column.iloc[line - 2]!r} "
-            f"(this edgebench reads schema_version {SCHEMA_VERSION})"
+            f"(this edgebench reads schema_version {', '.join(sorted(readable))}; "
+            f"it writes {SCHEMA_VERSION})"
         )
+    if "1" in versions and "metric" in frame.columns:
+        _rename_v1_metrics(frame)
+
+
+def _rename_v1_metrics(frame: pd.DataFrame) -> None:
+    """Read the metric names of schema_version 1 rows as today's (see :data:`V1_METRICS`)."""
+    version = frame["schema_version"].astype(str).str.strip()
+    if (version == "1").all():
+        metric = frame["metric"]
+        renames = {c: V1_METRICS.get(c, c) for c in metric.cat.categories}
+        targets = list(renames.values())
+        if len(set(targets)) == len(targets):
+            frame["metric"] = metric.cat.rename_categories(renames)
+            return
+    old = frame["metric"].astype(str)
+    renamed = old.where(version != "1", old.map(lambda m: V1_METRICS.get(m, m)))
+    frame["metric"] = renamed.astype("category")
 
 
 def _check_better(path: Path, frame: pd.DataFrame) -> None:

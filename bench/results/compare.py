@@ -7,8 +7,10 @@ The rule, shared by the CLI and the pytest plugin (``edgebench_fixtures.compare`
   BASE may be several runs (history); their values pool too. BASE rows from a run that is also
   in NEW are dropped, so a run is never compared with itself.
 * For each key: the number of values on each side (empty values are counted apart), both
-  medians, delta % = (new - base) / |base| * 100, and a two-sided Mann-Whitney U p-value when
-  both sides have at least 3 values.
+  medians, delta % = (new - base) / |base| * 100, and, when both sides have at least 3 values,
+  a one-sided rank-sum (Mann-Whitney) p-value in the direction the median moved, exact at small
+  n (conditional on ties; :mod:`bench.results.stats`), with ``p_min``, the smallest p that
+  test can reach for these n.
 * A key *regresses* when its median moves the wrong way (per the ``better`` column) by more
   than its gate's threshold and, where a p-value exists, p < alpha; it *improves*
   symmetrically. With fewer than 3 values on a side the threshold alone decides. Keys with
@@ -19,9 +21,11 @@ The rule, shared by the CLI and the pytest plugin (``edgebench_fixtures.compare`
   ``evicted_pods`` going from 0 to 1 (better=lower) regresses. An absolute gate
   (``evicted_pods:2``) allows a fixed change instead.
 
-Note that with exactly 3 values on each side the smallest possible two-sided p-value is 0.1,
-so at alpha 0.05 such keys can never regress: use at least 4 repeats, a longer history, or a
-larger ``--alpha`` for gating.
+With n values a side the smallest one-sided p is 1 / C(2n, n): 3 against 3 gives 0.05, so at
+alpha 0.05 such a key can never regress (its note says so and the CLI warns); 4 against 4
+gives 0.014. Pooling a history fixes that: 3 new values against 4 earlier nights of 3 reach
+1 / C(15, 3) = 0.002. ``--history DIR --last K`` takes the last K run folders below DIR as
+BASE.
 
 Gates are small strategy objects parsed from strings (``p50:10%``, ``*:10%``,
 ``detect_s:20%``, ``detect_s:p50:20%``, ``evicted_pods:1``); see :func:`parse_gate`.
@@ -56,9 +60,8 @@ VERDICTS: tuple[str, ...] = (REGRESSED, IMPROVED, UNCHANGED, ADDED, MISSING)
 DEFAULT_THRESHOLD_PCT = 10.0
 DEFAULT_ALPHA = 0.05
 MIN_VALUES_FOR_TEST = 3
-_EXACT_MAX_N = 8  # scipy's "auto" may use the exact distribution up to 8 values a side
 STATS = frozenset({"p50", "median"})
-FORMATS = ("table", "csv", "json")
+FORMATS = ("table", "csv", "json", "md")
 ANY_METRIC = "*"
 
 GATE_HELP = (
@@ -207,27 +210,32 @@ def delta_pct(base: np.ndarray, new: np.ndarray) -> np.ndarray:
     return np.where((base == 0) & (delta == 0), 0.0, pct)
 
 
-def _mannwhitney_pvalues(
+def _rank_pvalues(
     gid: np.ndarray, side: np.ndarray, values: np.ndarray, eligible: np.ndarray
-) -> np.ndarray:
-    """Two-sided Mann-Whitney U p-values per group id (NaN where not eligible).
+) -> tuple[np.ndarray, np.ndarray]:
+    """One-sided rank-sum p-values per group id: (NEW larger, NEW smaller); NaN where not
+    eligible.
 
-    Groups with more than 8 values on both sides get scipy's asymptotic p-value (normal
-    approximation, tie and continuity corrections), computed here for all of them at once;
-    smaller groups, where scipy may use the exact distribution, go through scipy one by one.
+    Groups small enough for the exact test (:func:`bench.results.stats.rank_test`, exact
+    conditional on ties) go through it one by one; larger ones get the normal approximation
+    with tie and continuity corrections, computed here for all of them at once.
     """
     import numpy as np
-    from scipy.stats import mannwhitneyu, norm
+    from scipy.stats import norm
+
+    from bench.results import stats
 
     groups = len(eligible)
-    out = np.full(groups, np.nan)
+    greater = np.full(groups, np.nan)
+    less = np.full(groups, np.nan)
     if not eligible.any():
-        return out
+        return greater, less
     keep = ~np.isnan(values) & eligible[gid]
     g, s, v = gid[keep], side[keep], values[keep]
     n1 = np.bincount(g[s == 0], minlength=groups).astype(float)
     n2 = np.bincount(g[s == 1], minlength=groups).astype(float)
-    large = eligible & (n1 > _EXACT_MAX_N) & (n2 > _EXACT_MAX_N)
+    n = n1 + n2
+    large = eligible & (n * np.minimum(n1, n2) * 2 * n > stats.EXACT_WORK)
 
     if large.any():
         rows = large[g]
@@ -243,16 +251,15 @@ def _mannwhitney_pvalues(
         run_len = np.diff(np.r_[run_start, len(pos)]).astype(float)
         run_rank = run_start + (run_len + 1) / 2 - group_first[run_start]
         ranks = run_rank[np.cumsum(new_run) - 1]
-        r1 = np.bincount(lg[ls == 0], weights=ranks[ls == 0], minlength=groups)
+        r2 = np.bincount(lg[ls == 1], weights=ranks[ls == 1], minlength=groups)
         tie_term = np.bincount(lg[run_start], weights=run_len**3 - run_len, minlength=groups)
-        n = n1 + n2
-        u1 = r1 - n1 * (n1 + 1) / 2
-        u = np.maximum(u1, n1 * n2 - u1)
+        u2 = r2 - n2 * (n2 + 1) / 2  # pairs where NEW is above BASE, ties counting 1/2
         with np.errstate(divide="ignore", invalid="ignore"):
             sigma = np.sqrt(n1 * n2 / 12 * ((n + 1) - tie_term / (n * (n - 1))))
-            z = (u - n1 * n2 / 2 - 0.5) / sigma
-        p = np.clip(2 * norm.sf(z), 0, 1)
-        out[large] = p[large]
+            up = np.where(sigma > 0, norm.sf((u2 - n1 * n2 / 2 - 0.5) / sigma), 1.0)
+            down = np.where(sigma > 0, norm.cdf((u2 - n1 * n2 / 2 + 0.5) / sigma), 1.0)
+        greater[large] = np.clip(up, 0, 1)[large]
+        less[large] = np.clip(down, 0, 1)[large]
 
     small = eligible & ~large
     if small.any():
@@ -267,12 +274,9 @@ def _mannwhitney_pvalues(
         for group in np.flatnonzero(small):
             b0, b1 = bounds[int(group) * 2]
             c0, c1 = bounds[int(group) * 2 + 1]
-            x, y = sv[b0:b1], sv[c0:c1]
-            if np.ptp(x) == 0 and np.ptp(y) == 0 and x[0] == y[0]:
-                out[group] = 1.0  # identical constant samples: nothing to test
-                continue
-            out[group] = float(mannwhitneyu(x, y, alternative="two-sided").pvalue)
-    return out
+            test = stats.rank_test(sv[b0:b1], sv[c0:c1])
+            greater[group], less[group] = test.greater, test.less
+    return greater, less
 
 
 def notices(base: pd.DataFrame, new: pd.DataFrame) -> list[str]:
@@ -301,6 +305,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "delta",
     "delta_pct",
     "p_value",
+    "p_min",
     "gate",
     "verdict",
     "note",
@@ -316,6 +321,7 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, rule: Rule | None = None) -> 
     import pandas as pd
 
     from bench.results.analysis import concat_frames, key_columns
+    from bench.results.stats import min_p
 
     rule = rule or Rule()
     new_runs = list(new["run_id"].unique())
@@ -351,7 +357,7 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, rule: Rule | None = None) -> 
     base_med, new_med = side_stat("median", 0, np.nan), side_stat("median", 1, np.nan)
 
     eligible = (n_base >= MIN_VALUES_FOR_TEST) & (n_new >= MIN_VALUES_FOR_TEST)
-    p_value = _mannwhitney_pvalues(gid, side, values, eligible)
+    p_up, p_down = _rank_pvalues(gid, side, values, eligible)
 
     metrics = out["metric"].to_numpy()
     exceeded = np.zeros(groups, dtype=bool)
@@ -366,6 +372,17 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, rule: Rule | None = None) -> 
     direction = np.where(better == "lower", 1, np.where(better == "higher", -1, 0))
     delta = new_med - base_med
     worse = direction * delta
+    # One-sided: the p of the direction the median moved (towards worse, or towards better).
+    p_worse = np.where(direction >= 0, p_up, p_down)
+    p_better = np.where(direction >= 0, p_down, p_up)
+    p_value = np.where(worse < 0, p_better, p_worse)
+    p_min = np.array(
+        [
+            min_p(int(a), int(b)) if ok else np.nan
+            for a, b, ok in zip(n_base, n_new, eligible, strict=True)
+        ],
+        dtype=float,
+    )
     significant = np.isnan(p_value) | (p_value < rule.alpha)
     has_base, has_new = n_base > 0, n_new > 0
     verdict = np.full(groups, UNCHANGED, dtype=object)
@@ -380,6 +397,7 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, rule: Rule | None = None) -> 
     out["delta"] = delta
     out["delta_pct"] = delta_pct(base_med, new_med)
     out["p_value"] = p_value
+    out["p_min"] = p_min
     out["gate"] = gate_text
     out["verdict"] = verdict
     out["note"] = _notes(out, exceeded, significant, rule.alpha)
@@ -398,11 +416,12 @@ def _notes(out: pd.DataFrame, exceeded: np.ndarray, significant: np.ndarray, alp
         out["base_median"],
         out["delta"],
         out["p_value"],
+        out["p_min"],
         exceeded,
         significant,
         strict=True,
     )
-    for better, nb, nn, eb, en, bmed, delta, p, over, sig in rows:
+    for better, nb, nn, eb, en, bmed, delta, p, pmin, over, sig in rows:
         parts = []
         if nb == 0 and nn == 0:
             parts.append("no values on either side")
@@ -412,7 +431,12 @@ def _notes(out: pd.DataFrame, exceeded: np.ndarray, significant: np.ndarray, alp
             if bmed == 0 and delta != 0:
                 parts.append("base median is 0")
             if over and not sig:
-                parts.append(f"change not significant (p >= {alpha:g})")
+                parts.append(f"change not significant (one-sided p >= {alpha:g})")
+            if pmin >= alpha:
+                parts.append(
+                    f"{nb} vs {nn} values: smallest reachable p {pmin:.2g} >= alpha, "
+                    "cannot flag anything (more repeats or a longer history)"
+                )
             if math.isnan(p) and (nb < MIN_VALUES_FOR_TEST or nn < MIN_VALUES_FOR_TEST):
                 parts.append(f"n < {MIN_VALUES_FOR_TEST}: threshold alone")
         if eb:
@@ -456,27 +480,43 @@ def _pvalue(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.3g}"
 
 
+DISPLAY_COLUMNS = (
+    "n_base",
+    "n_new",
+    "base",
+    "new",
+    "delta",
+    "p",
+    "p_min",
+    "gate",
+    "verdict",
+    "note",
+)
+
+
+def _row_cells(row: dict[Any, Any], key: Sequence[str]) -> list[str]:
+    return [
+        *(str(row[c]) for c in key),
+        str(row["n_base"]),
+        str(row["n_new"]),
+        _number(row["base_median"]),
+        _number(row["new_median"]),
+        _percent(row["delta_pct"]),
+        _pvalue(row["p_value"]),
+        _pvalue(row["p_min"]),
+        str(row["gate"]),
+        str(row["verdict"]),
+        str(row["note"]),
+    ]
+
+
 def format_table(result: pd.DataFrame) -> str:
     """A plain-text table of the verdicts with a one-line summary below it."""
     key = [c for c in result.columns if c not in RESULT_COLUMNS]
-    headers = [*key, "n_base", "n_new", "base", "new", "delta", "p", "gate", "verdict", "note"]
-    rows = [
-        [
-            *(str(row[c]) for c in key),
-            str(row["n_base"]),
-            str(row["n_new"]),
-            _number(row["base_median"]),
-            _number(row["new_median"]),
-            _percent(row["delta_pct"]),
-            _pvalue(row["p_value"]),
-            str(row["gate"]),
-            str(row["verdict"]),
-            str(row["note"]),
-        ]
-        for row in result.to_dict("records")
-    ]
+    headers = [*key, *DISPLAY_COLUMNS]
+    rows = [_row_cells(row, key) for row in result.to_dict("records")]
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    numeric = {"n_base", "n_new", "base", "new", "delta", "p", "gate"}
+    numeric = {"n_base", "n_new", "base", "new", "delta", "p", "p_min", "gate"}
 
     def line(cells: Sequence[str]) -> str:
         text = "  ".join(
@@ -503,13 +543,20 @@ def to_records(result: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def render(result: pd.DataFrame, fmt: str = "table") -> str:
-    """The comparison as ``table``, ``csv`` or ``json`` text."""
+    """The comparison as ``table``, ``csv``, ``json`` or ``md`` (Markdown) text."""
     if fmt == "table":
         return format_table(result)
     if fmt == "csv":
         return result.to_csv(index=False, lineterminator="\n").rstrip("\n")
     if fmt == "json":
         return json.dumps(to_records(result), indent=1)
+    if fmt == "md":
+        from bench.results.tables import markdown
+
+        key = [c for c in result.columns if c not in RESULT_COLUMNS]
+        headers = [*key, *DISPLAY_COLUMNS]
+        rows = [_row_cells(row, key) for row in result.to_dict("records")]
+        return markdown(headers, rows) + "\n\n" + summary_line(result)
     raise UsageError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
@@ -530,7 +577,7 @@ def add_gate_options(addoption: Callable[..., Any], prefix: str = "") -> None:
         type=float,
         default=None,
         metavar="ALPHA",
-        help="significance level for the Mann-Whitney U test, used where both sides have "
+        help="significance level of the one-sided rank-sum test, used where both sides have "
         f"at least {MIN_VALUES_FOR_TEST} values (default {DEFAULT_ALPHA:g})",
     )
 
@@ -547,15 +594,51 @@ def compare_paths(
     return compare(base_frame, new_frame, rule), notices(base_frame, new_frame)
 
 
+def power_warning(result: pd.DataFrame, alpha: float) -> str | None:
+    """A warning when some tested keys cannot reach ``alpha`` at their n, else None."""
+    import numpy as np
+
+    blind = result[np.asarray(result["p_min"] >= alpha)]
+    if blind.empty:
+        return None
+    worst = blind.sort_values("p_min", ascending=False).iloc[0]
+    return (
+        f"{len(blind)} key(s) cannot be flagged at alpha {alpha:g}: too few values (e.g. "
+        f"{worst['n_base']} vs {worst['n_new']}: smallest reachable p {worst['p_min']:.2g}). "
+        "Use --repeat >= 4, or pool earlier runs (--history DIR --last K)"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """The ``compare`` command: print verdicts, return 1 on regression, 0 otherwise."""
     rule = Rule.from_options(args.fail_on, args.alpha)
     base = settings.run_paths(args.base, args.results_dir)
-    result, warnings = compare_paths(base, settings.run_paths([args.new], args.results_dir), rule)
+    new = settings.run_paths([args.new], args.results_dir)
+    if args.history is not None:
+        from bench.results.history import history_runs
+
+        base += [str(p) for p in history_runs(args.history, args.last, exclude=new)]
+    elif args.last is not None:
+        raise UsageError("--last needs --history DIR")
+    if not base:
+        raise UsageError("nothing to compare with: give BASE run(s) or --history DIR")
+    result, warnings = compare_paths(base, new, rule)
     for text in warnings:
         print(f"edgebench compare: note: {text}", file=sys.stderr)
+    warning = power_warning(result, rule.alpha)
+    if warning:
+        print(f"edgebench compare: warning: {warning}", file=sys.stderr)
     print(render(result, args.format))
     return exit_status(result)
+
+
+REPEAT_HELP = (
+    "How many values a key needs: with n values a side the smallest one-sided p is "
+    "1/C(2n, n): 2 vs 2: 0.17, 3 vs 3: 0.05, 4 vs 4: 0.014, 5 vs 5: 0.004. At alpha 0.05 a "
+    "two-run compare can flag a key only from 4 values a side (--repeat 4, or --repeat 2 "
+    "with 2 edge nodes for per-node metrics); pooling a history of K earlier runs of n "
+    "values lowers it to 1/C((K+1)n, n): 3 new values against 4 nights of 3 reach 0.002."
+)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -571,15 +654,27 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         ),
         epilog=(
             "A key regresses when its median moves the wrong way (per the 'better' column) "
-            "by more than the gate and, where both sides have >= 3 values, the two-sided "
-            "Mann-Whitney U p-value is below ALPHA. A base median of 0 makes any change an "
-            "infinite relative one. Examples: edgebench compare results/A results/B; "
-            "edgebench compare results/A results/B results/C --fail-on detect_s:20%%; "
-            "edgebench compare old.csv new.csv --format json"
+            "by more than the gate and, where both sides have >= 3 values, the one-sided "
+            "rank-sum p-value (exact at small n) is below ALPHA. A base median of 0 makes any "
+            f"change an infinite relative one. {REPEAT_HELP} Examples: "
+            "edgebench compare results/A results/B; edgebench compare results/A results/B "
+            "results/C --fail-on detect_s:20%; edgebench compare --history results/history "
+            "--last 5 results/tonight; edgebench compare old.csv new.csv --format json"
         ),
     )
-    parser.add_argument("base", nargs="+", metavar="BASE", help="base run(s): the history")
+    parser.add_argument("base", nargs="*", metavar="BASE", help="base run(s): the history")
     parser.add_argument("new", metavar="NEW", help="the run to judge")
+    parser.add_argument(
+        "--history",
+        metavar="DIR",
+        help="pool the run folders below DIR into BASE (NEW itself is left out)",
+    )
+    parser.add_argument(
+        "--last",
+        type=int,
+        metavar="K",
+        help="with --history: only the last K run folders (by name, i.e. run id)",
+    )
     add_gate_options(parser.add_argument)
     settings.add_arguments(parser.add_argument, ["results_dir"])
     parser.add_argument(

@@ -1,24 +1,25 @@
-"""``edgebench report``: summary tables, Markdown and a self-contained HTML page, PNG plots.
+"""``edgebench report``: the verdict first, then tables, plots and conditions.
 
-The tables come from the pure functions in :mod:`bench.results.analysis`; this module renders
-them and draws plots with matplotlib's object API (no pyplot state, the Agg canvas). Output
-goes into the first run folder, or ``--out DIR``:
+The tables come from the pure functions in :mod:`bench.results.analysis` and
+:mod:`bench.results.versus`; the plots from :mod:`bench.results.plots`. Output goes into the
+first run folder, or ``--out DIR``:
 
-* ``report.md``: run list, a summary table per scenario, a side-by-side table per scenario
-  (distros as columns) and links to the plots;
-* ``report.html``: the same, one file, with the plots embedded as base64 PNGs;
-* ``plots/dist_<scenario>_<metric>.png``: the distribution of a metric per case and distro;
-* ``plots/timeline_<scenario>.png``: each node's Ready state around the fault window, drawn
-  from the run's ``events.csv`` where it has one (runs without it get no timeline).
+* ``report.html``: one self-contained page rendered from the Jinja2 template
+  ``templates/report.html.j2``, plots embedded as base64 PNGs. It opens with the verdict table
+  of ``edgebench versus`` (who is better at what, by how much, how sure) and its findings in
+  plain sentences, then per scenario: the strip plots (every value; a box only from 10 values),
+  one colour per distro throughout, a caption saying what each metric means, the summary table
+  with the notes of empty values beside it, the side-by-side medians and the node Ready
+  timelines; last, the conditions of every run (from run.json).
+* ``report.md``: the same in Markdown (for CI step summaries), plots linked from ``plots/``.
+* ``plots/*.png``: the plots.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import html
 import math
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,18 +27,38 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench import settings
+from bench.results.plots import Plot
 
 if TYPE_CHECKING:  # pandas and matplotlib are imported lazily: ``edgebench --help`` stays fast
     import pandas as pd
-    from matplotlib.figure import Figure
+
+    from bench.results.conditions import Conditions
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 PLOTS_DIR = "plots"
-MAX_POINTS_PER_BOX = 200
-MAX_TIMELINE_ROWS = 48
-READY_COLORS = {"True": "#2e7d32", "False": "#c62828", "Unknown": "#9e9e9e"}
+TEMPLATE = "report.html.j2"
 SUMMARY_COLUMNS = ("n", "empty", "median", "p95", "min", "max", "iqr")
+
+# One colour per distro in every plot (Okabe-Ito: readable by colour-blind readers).
+KNOWN_DISTRO_COLORS = {
+    "k3s": "#0072B2",
+    "kubeedge": "#D55E00",
+    "kwok": "#009E73",
+    "vanilla": "#CC79A7",
+    "starlingx": "#E69F00",
+}
+SPARE_COLORS = ("#56B4E9", "#F0E442", "#000000", "#999999")
+
+
+def distro_colors(distros: Sequence[str]) -> dict[str, str]:
+    """A fixed colour per distro: the known ones always get theirs, others the spares."""
+    out = {d: KNOWN_DISTRO_COLORS[d] for d in distros if d in KNOWN_DISTRO_COLORS}
+    spare = iter(SPARE_COLORS * (1 + len(distros) // len(SPARE_COLORS)))
+    for d in sorted(distros):
+        if d not in out:
+            out[d] = next(spare)
+    return out
 
 
 @dataclass(frozen=True)
@@ -48,27 +69,80 @@ class ReportTables:
     summary: pd.DataFrame
     side_by_side: pd.DataFrame
     rows: int
+    verdicts: pd.DataFrame | None = None
+    baseline: str = ""
+    verdict_note: str = ""
+    empty_notes: pd.DataFrame | None = None
+    conditions: tuple[Conditions, ...] = field(default=())
 
 
-@dataclass
-class Plot:
-    """A rendered plot: its title, file name under ``plots/`` and PNG bytes."""
+def report_tables(
+    frame: pd.DataFrame,
+    conditions: dict[str, Conditions] | None = None,
+    baseline: str | None = None,
+) -> ReportTables:
+    """The verdicts (two or more distros), run list, summary, side by side and empty notes."""
+    from bench.results.analysis import key_columns, side_by_side_cells, summarize
+    from bench.results.versus import metric_order, versus
 
-    title: str
-    name: str
-    png: bytes = field(repr=False)
-
-
-def report_tables(frame: pd.DataFrame) -> ReportTables:
-    """The run list, the per-key summary and the side-by-side table of ``frame``."""
-    from bench.results.analysis import side_by_side_cells, summarize
-
+    conditions = conditions or {}
     run_columns = ["run_id", "started_at", "distro", "provider", "distro_version", "profile"]
     runs = frame.groupby(run_columns, observed=True, sort=True).size().rename("rows").reset_index()
-    summary = summarize(frame)
+    key = key_columns(frame)
+    if (
+        "provider" in key
+        and (frame.groupby("distro", observed=True)["provider"].nunique() <= 1).all()
+    ):
+        key.remove("provider")  # a distro's provider is in the run list, not a column of its own
+    summary = summarize(frame, key)
+    if len(summary):
+        order = summary["metric"].map(metric_order)
+        summary = summary.assign(_o=order).sort_values(
+            ["scenario", "_o", "case", "distro"], kind="stable", ignore_index=True
+        )
+        summary = summary.drop(columns="_o")
+    distros = list(dict.fromkeys(str(d) for d in frame["distro"]))
+    verdicts, note = None, ""
+    if len(distros) >= 2:
+        base = baseline or distros[0]
+        verdicts = versus(frame, base, conditions)
+        baseline = base
+    else:
+        note = (
+            f"only one distro ({distros[0] if distros else 'none'}) in these runs: no "
+            "distro-versus-distro verdicts (use 'edgebench compare' for one distro over time)"
+        )
+    empty = pd_empty_notes(frame)
+    known = [conditions[str(r)] for r in runs["run_id"] if str(r) in conditions]
     return ReportTables(
-        runs=runs, summary=summary, side_by_side=side_by_side_cells(summary), rows=len(frame)
+        runs=runs,
+        summary=summary,
+        side_by_side=side_by_side_cells(summary),
+        rows=len(frame),
+        verdicts=verdicts,
+        baseline=baseline or "",
+        verdict_note=note,
+        empty_notes=empty,
+        conditions=tuple(known),
     )
+
+
+def pd_empty_notes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (scenario, distro, case, metric) with empty values: how many, and the notes why."""
+    import pandas as pd
+
+    columns = ["scenario", "distro", "case", "metric", "empty", "note"]
+    if "note" not in frame.columns:
+        return pd.DataFrame(columns=columns)
+    empty = frame[frame["value"].isna()]
+    if empty.empty:
+        return pd.DataFrame(columns=columns)
+    grouped = empty.groupby(["scenario", "distro", "case", "metric"], observed=True, sort=True)
+    notes = grouped["note"].agg(lambda s: "; ".join(dict.fromkeys(str(n) for n in s if str(n))))
+    out = pd.DataFrame({"empty": grouped.size(), "note": notes}).reset_index()
+    for column in ("scenario", "distro", "case", "metric"):
+        out[column] = out[column].astype(str)
+    return out[columns]
 
 
 def _fmt(value: Any) -> str:
@@ -79,244 +153,207 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "x"
+def cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """Headers and string cells of a DataFrame (numbers to 4 significant digits)."""
+    headers = [str(c) for c in table.columns]
+    return headers, [[_fmt(v) for v in row] for row in table.itertuples(index=False)]
 
 
 def markdown_table(table: pd.DataFrame) -> str:
     """A GitHub-flavoured Markdown table; numbers to 4 significant digits, NaN as '-'."""
-    if table.empty:
-        return "_(no rows)_"
-    headers = [str(c) for c in table.columns]
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    for row in table.itertuples(index=False):
-        cells = [_fmt(v).replace("|", "\\|") for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    from bench.results.tables import markdown
+
+    return markdown(*cells(table))
 
 
-def html_table(table: pd.DataFrame) -> str:
-    if table.empty:
-        return "<p><em>(no rows)</em></p>"
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
-        for row in table.itertuples(index=False)
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def findings(verdicts: pd.DataFrame | None) -> list[str]:
+    """The better/worse rows as plain sentences, headline metrics first."""
+    from bench.results.tables import number, pvalue
 
-
-def _sections(tables: ReportTables) -> list[tuple[str, pd.DataFrame, pd.DataFrame]]:
-    """Per scenario: its summary rows and its side-by-side rows."""
+    if verdicts is None:
+        return []
     out = []
-    summary, sbs = tables.summary, tables.side_by_side
-    for scenario in sorted(summary["scenario"].unique()) if len(summary) else []:
-        rows = summary[summary["scenario"] == scenario].drop(columns="scenario")
-        side = sbs[sbs["scenario"] == scenario].drop(columns="scenario")
-        out.append((str(scenario), rows, side))
-    return out
-
-
-def render_markdown(tables: ReportTables, plots: Sequence[Plot]) -> str:
-    """The report as Markdown; plots are linked from ``plots/``."""
-    parts = [
-        "# edgebench report",
-        "",
-        f"{tables.rows} measurements from {len(tables.runs)} run(s).",
-        "",
-        markdown_table(tables.runs),
-    ]
-    for scenario, rows, side in _sections(tables):
-        parts += ["", f"## {scenario}", "", "### Summary", "", markdown_table(rows)]
-        parts += ["", "### Side by side (median, n)", "", markdown_table(side)]
-    if plots:
-        parts += ["", "## Plots", ""]
-        for plot in plots:
-            parts += [f"![{plot.title}]({PLOTS_DIR}/{plot.name})", ""]
-    return "\n".join(parts).rstrip() + "\n"
-
-
-_CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; }
-th { background: #f0f0f0; }
-td:first-child, th:first-child { text-align: left; }
-img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
-"""
-
-
-def render_html(tables: ReportTables, plots: Sequence[Plot]) -> str:
-    """The report as one self-contained HTML page, plots embedded as base64 PNGs."""
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8"><title>edgebench report</title>',
-        f"<style>{_CSS}</style></head><body>",
-        "<h1>edgebench report</h1>",
-        f"<p>{tables.rows} measurements from {len(tables.runs)} run(s).</p>",
-        html_table(tables.runs),
-    ]
-    for scenario, rows, side in _sections(tables):
-        parts += [f"<h2>{html.escape(scenario)}</h2>", "<h3>Summary</h3>", html_table(rows)]
-        parts += ["<h3>Side by side (median, n)</h3>", html_table(side)]
-    if plots:
-        parts.append("<h2>Plots</h2>")
-        for plot in plots:
-            data = base64.b64encode(plot.png).decode("ascii")
-            title = html.escape(plot.title)
-            parts.append(
-                f'<figure><img alt="{title}" src="data:image/png;base64,{data}">'
-                f"<figcaption>{title}</figcaption></figure>"
-            )
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
-
-
-def _png(figure: Figure) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    return buffer.getvalue()
-
-
-def distribution_plots(frame: pd.DataFrame) -> list[Plot]:
-    """A box plot per (scenario, metric): one box per (case, distro), sampled points over it."""
-    import numpy as np
-    from matplotlib.figure import Figure
-
-    plots: list[Plot] = []
-    rng = np.random.default_rng(0)
-    keys = ["scenario", "metric", "case", "distro"]
-    valued = frame[[*keys, "unit", "better", "value"]]
-    by_plot = valued.groupby(["scenario", "metric"], observed=True, sort=True)
-    for (scenario, metric), part in by_plot:
-        groups = []
-        empty = []
-        for (case, distro), sample in part.groupby(["case", "distro"], observed=True, sort=True):
-            values = sample["value"].to_numpy(dtype=float)
-            values = values[~np.isnan(values)]
-            label = f"{case}\n{distro}"
-            if len(values):
-                groups.append((label, values))
-            else:
-                empty.append(f"{case}/{distro}")
-        unit, better = str(part["unit"].iloc[0]), str(part["better"].iloc[0])
-        title = f"{scenario}: {metric}"
-        width = min(4 + 0.9 * max(len(groups), 1), 24)
-        figure = Figure(figsize=(width, 4.2), layout="constrained")
-        ax = figure.add_subplot()
-        if groups:
-            positions = np.arange(1, len(groups) + 1)
-            ax.boxplot([v for _, v in groups], positions=positions, widths=0.5, showfliers=False)
-            for pos, (_, values) in zip(positions, groups, strict=True):
-                shown = values
-                if len(shown) > MAX_POINTS_PER_BOX:
-                    shown = rng.choice(shown, MAX_POINTS_PER_BOX, replace=False)
-                jitter = rng.uniform(-0.12, 0.12, len(shown))
-                ax.plot(pos + jitter, shown, "o", ms=3, alpha=0.45, color="#1565c0")
-            ax.set_xticks(positions, [label for label, _ in groups], fontsize=8)
-        else:
-            ax.set_xticks([])
-        ax.set_ylabel(f"{metric} ({unit})")
-        ax.set_title(f"{title}  ({better} is better)" if better != "none" else title)
-        ax.grid(axis="y", alpha=0.3)
-        if empty:
-            ax.text(
-                0.01,
-                0.98,
-                "no values: " + ", ".join(empty),
-                transform=ax.transAxes,
-                va="top",
-                fontsize=7,
-                color="#c62828",
-            )
-        plots.append(
-            Plot(title, f"dist_{_slug(str(scenario))}_{_slug(str(metric))}.png", _png(figure))
+    for row in verdicts.to_dict("records"):
+        if row["verdict"] not in ("better", "worse"):
+            continue
+        ratio = row["ratio"]
+        how = f", {ratio:.2f}x" if isinstance(ratio, float) and math.isfinite(ratio) else ""
+        out.append(
+            f"{row['distro']} is {row['verdict'].upper()} than {row['baseline']} on "
+            f"{row['metric']} in {row['scenario']}/{row['case']}: median "
+            f"{number(row['median'])} vs {number(row['baseline_median'])} {row['unit']}"
+            f"{how} (shift {number(row['shift'], 3)} {row['unit']}, q = {pvalue(row['q_value'])})"
         )
-    return plots
+    return out
 
 
 @dataclass
-class TimelineRow:
-    """One node in one repeat: Ready intervals relative to its fault start, in seconds."""
+class Section:
+    """One scenario of the report."""
 
-    label: str
-    spans: list[tuple[float, float, str]]
-    faults: list[tuple[float, float, str]]
+    name: str
+    summary: tuple[list[str], list[list[str]]]
+    side_by_side: tuple[list[str], list[list[str]]]
+    empty: tuple[list[str], list[list[str]]]
+    plots: list[Plot]
 
 
-def timeline_rows(events: pd.DataFrame) -> dict[str, list[TimelineRow]]:
-    """Per scenario, one row per (run, case, repeat, node): pure, from an events frame."""
-    out: dict[str, list[TimelineRow]] = {}
-    several_runs = events["run_id"].nunique() > 1
-    ordered = events.sort_values("mono_time", kind="stable")
-    episodes = ordered.groupby(["scenario", "run_id", "case", "repeat"], sort=True)
-    for (scenario, run_id, case, repeat), episode in episodes:
-        times = episode["mono_time"].to_numpy(dtype=float)
-        kinds = episode["kind"].to_numpy()
-        starts = times[kinds == "fault_start"]
-        t0 = float(starts[0]) if len(starts) else float(times.min())
-        end = float(times.max()) - t0
-        faults: list[tuple[float, float, str]] = []
-        open_faults: list[tuple[float, str]] = []
-        for kind, t, value in zip(kinds, times, episode["value"], strict=True):
-            if kind == "fault_start":
-                open_faults.append((t - t0, str(value)))
-            elif kind == "fault_end" and open_faults:
-                begin, name = open_faults.pop(0)
-                faults.append((begin, t - t0, name))
-        faults += [(begin, end, name) for begin, name in open_faults]
-        ready = episode[episode["kind"] == "ready"]
-        for node, node_events in ready.groupby("node", sort=True):
-            t = node_events["mono_time"].to_numpy(dtype=float) - t0
-            states = [str(v).strip().capitalize() for v in node_events["value"]]
-            stops = [*t[1:], max(end, float(t[-1]))]
-            spans = [(a, b, s) for a, b, s in zip(t, stops, states, strict=True) if b >= a]
-            prefix = f"{str(run_id)[:15]} " if several_runs else ""
-            label = f"{prefix}{case} r{repeat} {node}"
-            out.setdefault(str(scenario), []).append(TimelineRow(label, spans, faults))
+def _sections(tables: ReportTables, plots: Sequence[Plot]) -> list[Section]:
+    out = []
+    summary, sbs = tables.summary, tables.side_by_side
+    empty = tables.empty_notes
+    for scenario in list(dict.fromkeys(summary["scenario"])) if len(summary) else []:
+        rows = summary[summary["scenario"] == scenario].drop(columns="scenario")
+        side = sbs[sbs["scenario"] == scenario].drop(columns="scenario")
+        notes = (
+            empty[empty["scenario"] == scenario].drop(columns="scenario")
+            if empty is not None and len(empty)
+            else None
+        )
+        out.append(
+            Section(
+                name=str(scenario),
+                summary=cells(rows),
+                side_by_side=cells(side),
+                empty=cells(notes) if notes is not None and len(notes) else ([], []),
+                plots=[p for p in plots if p.scenario == scenario],
+            )
+        )
     return out
 
 
-def timeline_plots(events: pd.DataFrame) -> list[Plot]:
-    """A timeline per scenario: each node's Ready state, fault windows shaded."""
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
+CONDITION_HEADERS = [
+    "run",
+    "distro",
+    "provider",
+    "version",
+    "profile",
+    "cut mode",
+    "timings",
+    "timings source",
+    "tools",
+    "machine",
+    "harness",
+]
 
-    plots: list[Plot] = []
-    for scenario, rows in sorted(timeline_rows(events).items()):
-        dropped = max(0, len(rows) - MAX_TIMELINE_ROWS)
-        rows = rows[:MAX_TIMELINE_ROWS]
-        figure = Figure(figsize=(10, 1.2 + 0.42 * len(rows)), layout="constrained")
-        ax = figure.add_subplot()
-        for y, row in enumerate(rows):
-            for begin, stop, name in row.faults:
-                ax.broken_barh([(begin, stop - begin)], (y - 0.5, 1.0), color="#ffb74d", alpha=0.35)
-                if y == 0 or row.faults != rows[y - 1].faults:
-                    ax.text(
-                        begin, y - 0.47, f" {name}", fontsize=6, va="top", color="#bf360c", zorder=3
-                    )
-            for begin, stop, state in row.spans:
-                color = READY_COLORS.get(state, READY_COLORS["Unknown"])
-                ax.broken_barh([(begin, stop - begin)], (y - 0.2, 0.45), color=color)
-        ax.set_yticks(range(len(rows)), [r.label for r in rows], fontsize=7)
-        ax.invert_yaxis()
-        ax.set_xlabel("seconds from fault start")
-        title = f"{scenario}: node Ready state"
-        if dropped:
-            title += f" (first {MAX_TIMELINE_ROWS} rows, {dropped} more not shown)"
-        ax.set_title(title)
-        ax.grid(axis="x", alpha=0.3)
-        handles = [Patch(color=c, label=f"Ready={s}") for s, c in READY_COLORS.items()]
-        handles.append(Patch(color="#ffb74d", alpha=0.35, label="fault"))
-        ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        plots.append(
-            Plot(
-                f"{scenario}: node Ready timeline", f"timeline_{_slug(scenario)}.png", _png(figure)
+
+def conditions_rows(tables: ReportTables) -> list[list[str]]:
+    known = {c.run_id: c for c in tables.conditions}
+    rows = []
+    for run in tables.runs.to_dict("records"):
+        c = known.get(str(run["run_id"]))
+        if c is None:
+            rows.append(
+                [
+                    str(run["run_id"]),
+                    str(run["distro"]),
+                    str(run["provider"]),
+                    _fmt(run["distro_version"]),
+                    str(run["profile"]),
+                    *["(no run.json)"] * 6,
+                ]
             )
+            continue
+        tools = ", ".join(f"{k} {v}" for k, v in sorted(c.tools.items())) or "-"
+        rows.append(
+            [
+                c.run_id,
+                c.distro,
+                c.provider,
+                c.distro_version or "-",
+                c.profile,
+                c.cut_mode,
+                c.timings_text(),
+                c.timings_source,
+                tools,
+                c.machine or "-",
+                c.harness or "-",
+            ]
         )
-    return plots
+    return rows
+
+
+def _verdict_cells(tables: ReportTables) -> tuple[list[str], list[list[str]]]:
+    from bench.results.versus import HEADERS, display_rows
+
+    if tables.verdicts is None:
+        return [], []
+    return list(HEADERS), display_rows(tables.verdicts)
+
+
+def render_markdown(tables: ReportTables, plots: Sequence[Plot]) -> str:
+    """The report as Markdown (verdicts first); plots are linked from ``plots/``."""
+    from bench.results.tables import markdown
+    from bench.results.versus import summary_line
+
+    parts = ["# edgebench report", ""]
+    parts += [f"{tables.rows} measurements from {len(tables.runs)} run(s).", ""]
+    parts += ["## Verdict", ""]
+    if tables.verdicts is not None:
+        parts += [
+            f"Every distro against **{tables.baseline}** (ratio = distro / baseline median; "
+            "shift = Hodges-Lehmann, distro - baseline; p exact, q Benjamini-Hochberg "
+            "across all rows; 95 % CIs).",
+            "",
+        ]
+        parts += [f"- {line}" for line in findings(tables.verdicts)] or ["- no difference shown"]
+        parts += ["", markdown(*_verdict_cells(tables)), "", summary_line(tables.verdicts)]
+    else:
+        parts.append(f"_{tables.verdict_note}_")
+    for section in _sections(tables, plots):
+        parts += ["", f"## {section.name}", ""]
+        for plot in section.plots:
+            parts += [f"![{plot.title}]({PLOTS_DIR}/{plot.name})", "", f"_{plot.caption}_", ""]
+        parts += ["### Summary", "", markdown(*section.summary)]
+        if section.empty[1]:
+            parts += ["", "Empty values and why:", "", markdown(*section.empty)]
+        parts += ["", "### Side by side (median, n)", "", markdown(*section.side_by_side)]
+    parts += ["", "## Conditions", "", markdown(CONDITION_HEADERS, conditions_rows(tables))]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def _number_text(cell: str) -> bool:
+    """Does a table cell read as a number ('-' and 'x (n=3)' cells count as numbers)?"""
+    head = cell.split(" ")[0]
+    if head == "-":
+        return True
+    try:
+        float(head)
+    except ValueError:
+        return False
+    return True
+
+
+def render_html(tables: ReportTables, plots: Sequence[Plot]) -> str:
+    """The report as one self-contained HTML page from the Jinja2 template."""
+    import jinja2
+
+    from bench.results.versus import summary_line
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("bench.results", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["b64"] = lambda data: base64.b64encode(data).decode("ascii")
+    env.tests["number_text"] = _number_text
+    headers, rows = _verdict_cells(tables)
+    verdict_column = headers.index("verdict") if headers else -1
+    return env.get_template(TEMPLATE).render(
+        rows=tables.rows,
+        runs=len(tables.runs),
+        baseline=tables.baseline,
+        verdict_headers=headers,
+        verdict_rows=rows,
+        verdict_column=verdict_column,
+        verdict_note=tables.verdict_note,
+        verdict_summary=summary_line(tables.verdicts) if tables.verdicts is not None else "",
+        findings=findings(tables.verdicts),
+        sections=_sections(tables, plots),
+        conditions_headers=CONDITION_HEADERS,
+        conditions_rows=conditions_rows(tables),
+        colors=distro_colors(sorted(set(map(str, tables.runs["distro"])))),
+    )
 
 
 def load_events(sources: Sequence[str | Path]) -> pd.DataFrame | None:
@@ -342,21 +379,40 @@ class Written:
     plots: tuple[Path, ...]
 
 
+def draw_plots(
+    frame: pd.DataFrame,
+    events: pd.DataFrame | None,
+    conditions: dict[str, Conditions] | None = None,
+) -> list[Plot]:
+    """Strip plots for every (scenario, metric) and a Ready timeline per scenario."""
+    from bench.results.plots import strip_plots, timeline_plots
+
+    colors = distro_colors(sorted(set(map(str, frame["distro"]))))
+    drawn = strip_plots(frame, colors)
+    if events is not None:
+        runs = frame.groupby("run_id", observed=True)["distro"].first()
+        distro_of = {str(k): str(v) for k, v in runs.items()}
+        cut_of = {k: c.cut_mode for k, c in (conditions or {}).items()}
+        drawn += timeline_plots(events, distro_of, cut_of)
+    return drawn
+
+
 def write_report(
-    sources: Sequence[str | Path], out_dir: Path | None = None, plots: bool = True
+    sources: Sequence[str | Path],
+    out_dir: Path | None = None,
+    plots: bool = True,
+    baseline: str | None = None,
 ) -> Written:
     """Load ``sources``, write report.md, report.html and the PNGs into ``out_dir``."""
-    from bench.results.analysis import load_measurements, run_dir_of
+    from bench.results.analysis import load_measurements, resolve_sources, run_dir_of
+    from bench.results.conditions import load_conditions
 
     frame = load_measurements(sources)
     events = load_events(sources)
+    conditions = load_conditions(resolve_sources(sources))
     out = Path(out_dir) if out_dir is not None else run_dir_of(sources[0])
-    tables = report_tables(frame)
-    drawn: list[Plot] = []
-    if plots:
-        drawn = distribution_plots(frame)
-        if events is not None:
-            drawn += timeline_plots(events)
+    tables = report_tables(frame, conditions, baseline)
+    drawn = draw_plots(frame, events, conditions) if plots else []
     out.mkdir(parents=True, exist_ok=True)
     plot_paths = []
     if drawn:
@@ -375,7 +431,7 @@ def write_report(
 def run(args: argparse.Namespace) -> int:
     """The ``report`` command: write the report and say where it is, in a few lines."""
     runs = settings.run_paths(args.runs, args.results_dir)
-    written = write_report(runs, args.out, plots=not args.no_plots)
+    written = write_report(runs, args.out, plots=not args.no_plots, baseline=args.baseline)
     print(f"edgebench report: {written.markdown}")
     print(f"edgebench report: {written.html}")
     if written.plots:
@@ -386,12 +442,15 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "report",
-        help="tables, plots, Markdown and HTML for one or more runs",
+        help="verdicts, tables, plots, Markdown and HTML for one or more runs",
         description=(
-            "Summarise runs per distro/scenario/case/metric (n, median, p95, min, max, IQR), "
-            "compare distros side by side, and write report.md, a self-contained report.html "
-            "and PNG plots into the first run folder (or --out). Each RUN is a run folder, a "
-            "measurements.csv, or a folder of run folders; several RUNs concatenate."
+            "Write report.md, a self-contained report.html and PNG plots into the first run "
+            "folder (or --out). With runs of several distros the report opens with the "
+            "verdict table of 'edgebench versus'; then per scenario strip plots of every "
+            "value, the summary (n, median, p95, min, max, IQR) with the notes of empty "
+            "values, the side-by-side medians and node Ready timelines; last, the conditions "
+            "of every run (run.json). Each RUN is a run folder, a measurements.csv, or a "
+            "folder of run folders; several RUNs concatenate."
         ),
     )
     parser.add_argument(
@@ -400,6 +459,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     settings.add_arguments(parser.add_argument, ["results_dir"])
     parser.add_argument("--out", type=Path, metavar="DIR", help="write the report here instead")
     parser.add_argument("--no-plots", action="store_true", help="tables only, no PNG plots")
+    parser.add_argument(
+        "--baseline",
+        metavar="DISTRO",
+        help="the distro the verdict compares others with (default: the first RUN's)",
+    )
     parser.set_defaults(func=run)
     return parser
 
