@@ -195,7 +195,7 @@ def test_v1_metrics_are_read_under_their_v2_names() -> None:
     assert set(frame["metric"]) == {
         "detect_s",
         "first_ready_s",
-        "pods_first_ready_s",
+        "pods_ready_s@v1",  # v1 measured the last Ready transition: not today's first Ready
         "converge_s@v1",
     }
     assert set(frame["schema_version"]) == {"1"}

@@ -440,7 +440,8 @@ def test_v1_recover_s_compares_with_v2_first_ready_s_and_converge_s_never_across
     )
     got = dict(zip(result["metric"], result["verdict"], strict=True))
     assert got["first_ready_s"] == "unchanged"  # v1 recover_s against v2 first_ready_s
-    assert got["pods_first_ready_s"] == "unchanged"
+    assert got["pods_ready_s@v1"] == "missing"  # v1 took the last Ready: not comparable
+    assert set(result["case"]) == {"outage_60s/reset"}  # v1 cuts were all in reset mode
     assert got["converge_s@v1"] == "missing"  # its meaning changed: never compared
     assert got["converge_s"] == "added"
     assert got["stable_recover_s"] == "added"

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import InputError
-from bench.results.metrics import V1_METRICS
+from bench.results.metrics import V1_METRICS, V1_RESET_SCENARIOS
 from bench.results.records import (
     COLUMNS,
     EVENT_COLUMNS,
@@ -196,6 +196,8 @@ def _check_schema(path: Path, frame: pd.DataFrame) -> None:
         )
     if "1" in versions and "metric" in frame.columns:
         _rename_v1_metrics(frame)
+    if "1" in versions and {"scenario", "case"} <= set(frame.columns):
+        _name_v1_cut_mode(frame)
 
 
 def _rename_v1_metrics(frame: pd.DataFrame) -> None:
@@ -211,6 +213,17 @@ def _rename_v1_metrics(frame: pd.DataFrame) -> None:
     old = frame["metric"].astype(str)
     renamed = old.where(version != "1", old.map(lambda m: V1_METRICS.get(m, m)))
     frame["metric"] = renamed.astype("category")
+
+
+def _name_v1_cut_mode(frame: pd.DataFrame) -> None:
+    """v1 cuts were all in ``reset`` mode: append it to their case names, as today's names
+    carry the mode (see :data:`V1_RESET_SCENARIOS`)."""
+    v1 = frame["schema_version"].astype(str).str.strip() == "1"
+    cut = frame["scenario"].astype(str).isin(list(V1_RESET_SCENARIOS))
+    case = frame["case"].astype(str)
+    wanted = v1 & cut & ~case.str.contains("/", regex=False)
+    if wanted.any():
+        frame["case"] = case.where(~wanted, case + "/reset").astype("category")
 
 
 def _check_better(path: Path, frame: pd.DataFrame) -> None:
