@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.distros.local.cluster import clusters_root
 from bench.distros.local.kwok import KwokLocal
+from bench.distros.state import clusters_root
 from bench.model import ClusterSpec
 from bench.observe.watch import ClusterObserver
 from bench.procs import pid_alive, port_open

@@ -15,15 +15,7 @@ import pytest
 from bench.distros.local.kwok import KwokLocal
 from edgebench_fixtures.cluster import require_available
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.cluster,
-    pytest.mark.xfail(
-        strict=True,
-        reason="until StateDir is wired into the local provider (bench/distros/state.py): "
-        "the refused session's teardown still stops the other session's cluster",
-    ),
-]
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 ROOT = Path(__file__).resolve().parent.parent
 
 HOLD = textwrap.dedent(

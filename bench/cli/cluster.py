@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 from bench import settings
 from bench.distros import driver_class
-from bench.distros.local.cluster import clusters_root, destroy, read_state
+from bench.distros.state import StateDir, clusters_root
 from bench.errors import ClusterError, UsageError
 from bench.model import ClusterSpec
 
@@ -43,25 +42,33 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _state_dir(name: str) -> Path:
-    path = clusters_root() / name
-    if read_state(path) is None:
-        known = sorted(p.name for p in clusters_root().glob("*") if read_state(p) is not None)
+def state_dir(name: str) -> StateDir:
+    """The state folder of cluster ``name``; a usage error listing the known clusters."""
+    state = StateDir(name)
+    if state.read() is None:
+        root = clusters_root()
+        known = sorted(p.name for p in root.glob("*") if StateDir(p.name).read() is not None)
         raise UsageError(
             f"no cluster named {name!r} (known: {', '.join(known) or 'none'}); "
             "start one with: edgebench up --name NAME"
         )
-    return path
+    return state
 
 
 def _down(args: argparse.Namespace) -> int:
-    stopped = destroy(_state_dir(args.name))
+    state = state_dir(args.name)
+    recorded = state.read() or {}
+    try:
+        cls = driver_class(recorded.get("distro", ""), recorded.get("provider"))
+    except UsageError as exc:
+        raise ClusterError(f"cluster {args.name!r} was made by an unknown driver: {exc}") from None
+    stopped = cls.teardown(state)
     print(f"cluster {args.name!r} removed; stopped {len(stopped)} processes", file=sys.stderr)
     return 0
 
 
 def _kubeconfig(args: argparse.Namespace) -> int:
-    state = read_state(_state_dir(args.name))
+    state = state_dir(args.name).read()
     if not state or not state.get("kubeconfig"):
         raise ClusterError(f"cluster {args.name!r} has no kubeconfig yet")
     print(state["kubeconfig"])

@@ -19,6 +19,7 @@ from bench.model import Capability, ClusterSpec, EdgeNode, Timings
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
+    from bench.distros.state import StateDir
     from bench.observe.watch import ClusterObserver
 
 
@@ -127,6 +128,14 @@ class Distro(abc.ABC):
     def restart_agent(self, node: str) -> None:
         """Restart the edge agent of ``node`` (for fake runtimes this is a reboot)."""
         raise NotSupportedError(f"{self.name}/{self.provider} cannot restart its edge agent")
+
+    @classmethod
+    def teardown(cls, state: StateDir) -> list[str]:
+        """``edgebench down NAME``: undo everything a cluster of this driver recorded in its
+        state folder (processes, namespaces, containers, ...), from another process; returns
+        what was stopped. Drivers that create anything override it."""
+        state.remove()
+        return []
 
     def __enter__(self) -> Self:
         try:

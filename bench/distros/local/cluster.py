@@ -19,7 +19,7 @@ import time
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from kubernetes import client
 
@@ -29,25 +29,13 @@ from bench.distros.base import Distro
 from bench.distros.links import ToxiproxyLinks
 from bench.distros.local.controlplane import FAST, LocalControlPlane
 from bench.distros.readiness import progress, wait_all_ready
+from bench.distros.state import LOCK_FILE, STATE_FILE, StateDir
 from bench.errors import ClusterError
 from bench.faults import FaultKind
 from bench.model import Capability, ClusterSpec, EdgeNode, Timings
 from bench.procs import Supervised, pid_alive, stop_pid
 
 log = logging.getLogger(__name__)
-STATE_FILE = "state.json"
-
-
-def clusters_root(spec_root: Path | None = None) -> Path:
-    return spec_root or tools.edgebench_home() / "clusters"
-
-
-def read_state(state_dir: Path) -> dict[str, Any] | None:
-    try:
-        data: dict[str, Any] = json.loads((state_dir / STATE_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return data
 
 
 def ours(pid: int) -> bool:
@@ -60,28 +48,25 @@ def ours(pid: int) -> bool:
     return pid_alive(pid) and cmdline.startswith(str(tools.edgebench_home() / "tools"))
 
 
-def destroy(state_dir: Path, keep_logs: bool = False) -> list[str]:
-    """Stop every process a cluster's ``state.json`` names and remove its folder (all but
-    ``logs/`` and the state file with ``keep_logs``, so ``edgebench down`` finds it later).
-
-    Returns what was stopped. Never raises for processes that are already gone.
-    """
+def stop_recorded(state: StateDir) -> list[str]:
+    """Stop every process of ours that the state records, last started first."""
     stopped: list[str] = []
-    state = read_state(state_dir) or {}
-    for name, pid in reversed(list(state.get("pids", {}).items())):
+    for name, pid in reversed(list((state.read() or {}).get("pids", {}).items())):
         if ours(int(pid)):
             stop_pid(int(pid))
             stopped.append(f"{name} (pid {pid})")
-    if not keep_logs:
-        shutil.rmtree(state_dir, ignore_errors=True)
-        return stopped
-    for child in state_dir.glob("*"):
-        if child.name not in ("logs", STATE_FILE):
+    return stopped
+
+
+def keep_only_logs(state: StateDir) -> None:
+    """After a failed bring-up: remove everything but ``logs/``, ``state.json`` and the lock,
+    so the log paths an error names still exist until ``edgebench down``."""
+    for child in state.path.glob("*"):
+        if child.name not in ("logs", STATE_FILE, LOCK_FILE):
             if child.is_dir():
                 shutil.rmtree(child, ignore_errors=True)
             else:
                 child.unlink(missing_ok=True)
-    return stopped
 
 
 class LocalCluster(Distro):
@@ -100,7 +85,8 @@ class LocalCluster(Distro):
 
     def __init__(self, spec: ClusterSpec) -> None:
         super().__init__(spec)
-        self.state_dir = clusters_root(spec.state_root) / spec.name
+        self.state = StateDir(spec.name, spec.state_root, is_ours=ours)
+        self.state_dir = self.state.path
         self.control_plane = LocalControlPlane(spec, self.state_dir, fast=self.FAST_TIMINGS)
         self.links = ToxiproxyLinks(self.state_dir / "logs", detached=spec.detached)
         self.cloud: list[Supervised] = []  # cloud-side processes besides the control plane
@@ -108,7 +94,6 @@ class LocalCluster(Distro):
         self.read_only_ports: dict[str, int] = {}  # agents with a kubelet read-only port
         self._nodes: list[EdgeNode] = []
         self._api: client.ApiClient | None = None
-        self._owned = False  # set once up() has claimed the state folder
 
     @classmethod
     def link_faults(cls, spec: ClusterSpec) -> frozenset[FaultKind]:
@@ -207,15 +192,9 @@ class LocalCluster(Distro):
 
     def up(self) -> None:
         """Start everything; on any failure (or Ctrl-C) stop what was started, keep the logs
-        the error names, then raise. A cluster of the same name that is running already is
-        refused without touching it."""
-        previous = read_state(self.state_dir)
-        if previous and any(ours(int(p)) for p in previous.get("pids", {}).values()):
-            raise ClusterError(
-                f"cluster {self.spec.name!r} is already running (state in {self.state_dir}); "
-                f"stop it with: edgebench down {self.spec.name}"
-            )
-        self._owned = True
+        the error names, then raise. A cluster of the same name in use by another process
+        is refused without touching it."""
+        self.state.acquire()  # ClusterError naming the owner; nothing touched
         try:
             self._up()
         except BaseException as exc:
@@ -224,13 +203,15 @@ class LocalCluster(Distro):
                     f"--- last lines of {proc.name} ({proc.log_path}):\n{proc.log_tail(5)}"
                 )
             self.down(keep_logs=True)
-            exc.add_note(f"logs kept in {self.state_dir / 'logs'} until: edgebench down")
+            exc.add_note(
+                f"logs kept in {self.state_dir / 'logs'}; remove them with: "
+                f"edgebench down {self.spec.name}"
+            )
             raise
 
     def _up(self) -> None:
         started = time.monotonic()
-        shutil.rmtree(self.state_dir, ignore_errors=True)
-        self.state_dir.mkdir(parents=True)
+        self.state.clear()
         self._write_state()
         self.control_plane.start()
         self._write_state()
@@ -270,20 +251,19 @@ class LocalCluster(Distro):
         return pids
 
     def _write_state(self) -> None:
-        state = {
-            "name": self.spec.name,
-            "distro": self.name,
-            "provider": self.provider,
-            "profile": self.spec.profile,
-            "kubeconfig": str(self.kubeconfig),
-            "toxiproxy": self.links.url,
-            "links": {n.name: dict(n.dial) for n in self._nodes},
-            "pids": self._pids(),
-            "owner_pid": os.getpid(),
-        }
-        tmp = self.state_dir / (STATE_FILE + ".tmp")
-        tmp.write_text(json.dumps(state, indent=2) + "\n")
-        os.replace(tmp, self.state_dir / STATE_FILE)
+        self.state.write(
+            {
+                "name": self.spec.name,
+                "distro": self.name,
+                "provider": self.provider,
+                "profile": self.spec.profile,
+                "kubeconfig": str(self.kubeconfig),
+                "toxiproxy": self.links.url,
+                "links": {n.name: dict(n.dial) for n in self._nodes},
+                "pids": self._pids(),
+                "owner_pid": os.getpid(),
+            }
+        )
 
     def collect_logs(self, dest: Path) -> None:
         with contextlib.suppress(OSError):
@@ -291,8 +271,8 @@ class LocalCluster(Distro):
 
     def down(self, keep_logs: bool = False) -> None:
         """Stop agents, the proxy server and the control plane; remove all state (but the
-        logs, with ``keep_logs``). Does nothing for a cluster this driver never claimed."""
-        if not self._owned:
+        logs, with ``keep_logs``). Does nothing to a cluster this driver does not hold."""
+        if not self.state.held:
             return
         for proc in [*self.agents.values(), *reversed(self.cloud)]:
             proc.stop()
@@ -302,4 +282,17 @@ class LocalCluster(Distro):
             with contextlib.suppress(Exception):
                 self._api.close()
             self._api = None
-        destroy(self.state_dir, keep_logs=keep_logs)  # anything still alive that it names
+        stop_recorded(self.state)  # anything the state names that is somehow still alive
+        if keep_logs:
+            keep_only_logs(self.state)
+            self.state.release()
+        else:
+            self.state.remove()
+
+    @classmethod
+    def teardown(cls, state: StateDir) -> list[str]:
+        """``edgebench down``: stop what a cluster's state records and remove its folder."""
+        state.acquire(adopt_detached=True)
+        stopped = stop_recorded(state)
+        state.remove()
+        return stopped
