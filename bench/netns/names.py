@@ -17,6 +17,7 @@ import fcntl
 import hashlib
 import ipaddress
 import json
+import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -151,11 +152,19 @@ def all_specs() -> list[NamespaceSpec]:
     return [s for s in specs if s is not None]
 
 
+def _lock_path() -> Path:
+    # One lock for the whole machine (not per EDGEBENCH_HOME): slots are host addresses.
+    run_lock = Path("/run/lock")
+    if run_lock.is_dir() and os.access(run_lock, os.W_OK):
+        return run_lock / "edgebench-netns.lock"
+    state_dir().mkdir(parents=True, exist_ok=True)
+    return state_dir() / ".lock"
+
+
 @contextlib.contextmanager
-def _locked() -> Iterator[None]:
-    folder = state_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as lock:
+def locked() -> Iterator[None]:
+    """Held while a namespace is allocated and its host side configured (machine-wide)."""
+    with open(_lock_path(), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -173,49 +182,62 @@ def _host_addresses() -> set[ipaddress.IPv4Address]:
     return found
 
 
+def _host_namespaces() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
+    return {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
+
+
 def allocate(cluster: str, node: str, owner_pid: int) -> NamespaceSpec:
-    """Reserve names and a /30 for ``node`` of ``cluster`` (state file written under a lock)."""
+    """Reserve names and a /30 for ``node`` of ``cluster`` and write its state file.
+
+    Call it holding :func:`locked` until the host side of the veth carries its address, so
+    a concurrent allocation (even under another ``EDGEBENCH_HOME``) sees it as taken.
+    """
     if not cluster or not node:
         raise ClusterError("a node namespace needs a cluster name and a node name")
-    with _locked():
-        specs = all_specs()
-        tag = cluster_tag(cluster)
-        for spec in specs:
-            if spec.tag == tag and spec.cluster != cluster:
-                raise ClusterError(
-                    f"cluster name {cluster!r} hashes like the running cluster "
-                    f"{spec.cluster!r} ({tag}); choose another --cluster-name"
-                )
-            if spec.cluster == cluster and spec.node == node:
-                raise ClusterError(
-                    f"node {node} of cluster {cluster} already has namespace {spec.name} "
-                    f"(owner pid {spec.owner_pid}); remove it first "
-                    "(`python -m bench.netns --cleanup-orphans` reaps dead owners)"
-                )
-        indexes = {s.index for s in specs if s.tag == tag}
-        index = next(i for i in range(len(indexes) + 1) if i not in indexes)
-        if len(f"{VETH_HOST_PREFIX}{tag}{index}") > IFNAMSIZ:
-            raise ClusterError(f"cluster {cluster} has too many node namespaces ({index})")
-        used = {s.slot for s in specs}
-        taken = _host_addresses()
-        for slot in range(_SLOTS):
-            base = NETWORK.network_address + 4 * slot
-            if slot in used or any(base + i in taken for i in range(4)):
-                continue
-            break
-        else:
-            raise ClusterError(f"no free /30 left in {NETWORK} for node namespaces")
-        spec = NamespaceSpec(
-            cluster=cluster,
-            node=node,
-            index=index,
-            slot=slot,
-            owner_pid=owner_pid,
-            owner_start=process_start(owner_pid),
-            created_at=datetime.now(UTC).isoformat(timespec="microseconds"),
-        )
-        spec.save()
-        return spec
+    specs = all_specs()
+    tag = cluster_tag(cluster)
+    for spec in specs:
+        if spec.tag == tag and spec.cluster != cluster:
+            raise ClusterError(
+                f"cluster name {cluster!r} hashes like the running cluster "
+                f"{spec.cluster!r} ({tag}); choose another --cluster-name"
+            )
+        if spec.cluster == cluster and spec.node == node:
+            raise ClusterError(
+                f"node {node} of cluster {cluster} already has namespace {spec.name} "
+                f"(owner pid {spec.owner_pid}); remove it first "
+                "(`python -m bench.netns --cleanup-orphans` reaps dead owners)"
+            )
+    existing = _host_namespaces()
+    indexes = {s.index for s in specs if s.tag == tag}
+    index = next(
+        i
+        for i in range(len(indexes) + len(existing) + 1)
+        if i not in indexes and f"{NS_PREFIX}{tag}-{i}" not in existing
+    )
+    if len(f"{VETH_HOST_PREFIX}{tag}{index}") > IFNAMSIZ:
+        raise ClusterError(f"cluster {cluster} has too many node namespaces ({index})")
+    used = {s.slot for s in specs}
+    taken = _host_addresses()
+    for slot in range(_SLOTS):
+        base = NETWORK.network_address + 4 * slot
+        if slot in used or any(base + i in taken for i in range(4)):
+            continue
+        break
+    else:
+        raise ClusterError(f"no free /30 left in {NETWORK} for node namespaces")
+    spec = NamespaceSpec(
+        cluster=cluster,
+        node=node,
+        index=index,
+        slot=slot,
+        owner_pid=owner_pid,
+        owner_start=process_start(owner_pid),
+        created_at=datetime.now(UTC).isoformat(timespec="microseconds"),
+    )
+    spec.save()
+    return spec
 
 
 def release(spec: NamespaceSpec) -> None:

@@ -26,7 +26,7 @@ from typing import Any, Self
 from bench.errors import ClusterError, EnvironmentUnavailableError
 from bench.faults.kernel.link import IPTABLES_CANDIDATES, KernelLink
 from bench.faults.kernel.rules import Endpoint
-from bench.netns.names import NamespaceSpec, allocate, release
+from bench.netns.names import NamespaceSpec, allocate, locked, release
 from bench.runner import Completed, run_local
 
 log = logging.getLogger(__name__)
@@ -161,17 +161,23 @@ class NodeNamespace:
         host side the node may reach (TCP ports; None: every port of the host-side address).
         """
         require_netns()
-        spec = allocate(cluster, node, os.getpid() if owner_pid is None else owner_pid)
-        ns = cls(spec)
+        with locked():
+            spec = allocate(cluster, node, os.getpid() if owner_pid is None else owner_pid)
+            ns = cls(spec)
+            try:
+                ns._build_host()
+            except BaseException:
+                ns.remove()
+                raise
         try:
-            ns._build(allow_ports)
+            ns._build_inside(allow_ports)
         except BaseException:
             ns.remove()
             raise
         log.info("namespace up: %r", ns)
         return ns
 
-    def _build(self, allow_ports: Sequence[int] | None) -> None:
+    def _build_host(self) -> None:
         s = self.spec
         host = "\n".join(
             [
@@ -183,6 +189,9 @@ class NodeNamespace:
             ]
         )
         self._check(run_local(["ip", "-batch", "-"], host), "creating")
+
+    def _build_inside(self, allow_ports: Sequence[int] | None) -> None:
+        s = self.spec
         ipt = shlex.quote(self.iptables)
         inside = "\n".join(
             [

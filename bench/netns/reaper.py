@@ -46,7 +46,8 @@ def cleanup_cluster(cluster: str) -> list[str]:
     return removed
 
 
-def _deadman_processes() -> list[str]:
+def deadman_processes() -> list[str]:
+    """Running dead-man timers (anywhere on this machine), one line each."""
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -95,5 +96,5 @@ def leftovers(cluster: str | None = None) -> list[str]:
     for line in qdiscs.splitlines():
         if f" {TC_HANDLE}: " in f"{line} ":
             found.append(f"qdisc {line.strip()} (host)")
-    found += _deadman_processes()
+    found += deadman_processes()
     return found
