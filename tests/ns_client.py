@@ -7,7 +7,7 @@ Reads one command per line on stdin and answers one line on stdout:
     connect HOST PORT TIMEOUT   -> ok | error NAME
     send TEXT                   -> ok | error NAME
     recv TIMEOUT                -> data TEXT | timeout | closed | error NAME
-    udp HOST PORT N GAP         -> ok            (N datagrams, GAP seconds apart)
+    udp HOST PORT N GAP         -> ok DROPPED    (N datagrams, GAP apart; DROPPED got EPERM)
     udpcount PORT SECONDS       -> count N       (datagrams received on PORT for SECONDS)
     bulk HOST PORT SECONDS      -> sent BYTES    (send as fast as possible for SECONDS)
     sink PORT SECONDS           -> got BYTES SECONDS (bytes from one connection, timed)
@@ -38,11 +38,15 @@ def main() -> None:
                 data = conn.recv(4096)
                 answer = f"data {data.decode().strip()}" if data else "closed"
             elif cmd == "udp":
+                refused = 0
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
                     for i in range(int(args[2])):
-                        s.sendto(str(i).encode(), (args[0], int(args[1])))
+                        try:
+                            s.sendto(str(i).encode(), (args[0], int(args[1])))
+                        except PermissionError:  # dropped by iptables in OUTPUT: EPERM
+                            refused += 1
                         time.sleep(float(args[3]))
-                answer = "ok"
+                answer = f"ok {refused}"
             elif cmd == "udpcount":
                 answer = f"count {udp_count(int(args[0]), float(args[1]))}"
             elif cmd == "bulk":

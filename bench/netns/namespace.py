@@ -288,9 +288,12 @@ class NodeNamespace:
         """The host side (and ``ports`` on it) as a kernel-link endpoint."""
         return Endpoint(self.host_addr, tuple(ports), protocol)  # type: ignore[arg-type]
 
-    def kernel_link(self, ports: Sequence[int] = (), **kwargs: Any) -> KernelLink:
-        """A :class:`KernelLink` on this node's veth, scoped to the host side's ``ports``."""
+    def kernel_link(
+        self, ports: Sequence[int] = (), protocol: str = "tcp", **kwargs: Any
+    ) -> KernelLink:
+        """A :class:`KernelLink` on this node's veth, scoped to the host side's ``ports``
+        (every packet to and from the host side without ports); ``kwargs`` go to KernelLink.
+        """
         kwargs.setdefault("ifb", self.spec.ifb)
-        return KernelLink(
-            self.spec.node, self.run, [self.endpoint(ports)], self.veth_node, **kwargs
-        )
+        endpoint = self.endpoint(ports, protocol)
+        return KernelLink(self.spec.node, self.run, [endpoint], self.veth_node, **kwargs)
