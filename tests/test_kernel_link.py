@@ -24,7 +24,7 @@ from netns_support import EchoServer, Inside, Sink, assert_clean, require_netns,
 from bench.errors import FaultError, NotSupportedError
 from bench.faults.base import FaultKind
 from bench.faults.kernel import Endpoint, KernelLink
-from bench.faults.kernel.rules import LinkConfig, LinkState, iptables_payload
+from bench.faults.kernel.rules import LinkConfig, LinkState, Shape, iptables_payload, shaping_script
 from bench.netns import NodeNamespace
 
 pytestmark = pytest.mark.integration
@@ -258,6 +258,14 @@ def test_rules_are_exactly_scoped() -> None:
     ]
 
 
+def test_latency_renders_netem_under_the_class() -> None:
+    cfg = LinkConfig("EDGEBENCH", "ebn0", "ebi0", "iptables-nft", (Endpoint("10.254.0.1"),))
+    shaped = LinkState(egress=Shape(delay_ms=100, jitter_ms=10))
+    script = shaping_script(cfg, shaped)
+    assert "qdisc add dev ebn0 parent eb0:10 handle eb1: netem delay 100ms 10ms" in script
+    assert "ebi0" not in script.split("EDGEBENCH_TC")[1]  # egress only: no ifb
+
+
 HARNESS = textwrap.dedent(
     """
     import sys, time
@@ -303,6 +311,7 @@ def test_dead_man_timer_restores_the_link_when_the_harness_is_killed(
     while not _reachable(ns, echo):
         assert time.monotonic() - killed < 5, "the node is still partitioned 5 s after the kill"
         time.sleep(0.1)
+    print(f"reachable {time.monotonic() - killed:.2f} s after the SIGKILL")
     assert "EDGEBENCH-OUT" not in ns.run(["iptables-nft", "-S"]).out
 
 
@@ -318,6 +327,10 @@ def test_dead_man_timer_fires_after_hold_plus_margin(
                 assert time.monotonic() - start < 6, "the timer did not fire"
                 time.sleep(0.1)
             assert time.monotonic() - start >= 1.5  # not before hold + margin (2 s, +-1 s tick)
+            # the next change notices, re-installs the whole state (the cut too) and re-arms
+            with link.loss(1):
+                assert link.deadman.fired and link.deadman.pid is not None
+                assert not _reachable(ns, echo)
     finally:
         link.restore()
     assert link.deadman.fired
