@@ -169,3 +169,48 @@ def test_without_privileges_the_reason_says_what_to_do() -> None:
         check=True,
     )
     assert "root" in proc.stdout and "--no-netns" in proc.stdout, proc.stdout
+
+
+def test_concurrent_clusters_never_share_an_address(cluster: str, tmp_path: Path) -> None:
+    """Three processes, each its own cluster and EDGEBENCH_HOME, create 4 nodes at once."""
+    code = textwrap.dedent(
+        """
+        import sys
+        from bench.netns import NodeNamespace
+        nss = [NodeNamespace.create(sys.argv[1], f"edge-{i}") for i in range(4)]
+        print(" ".join(ns.host_addr + "," + ns.veth_host for ns in nss), flush=True)
+        sys.stdin.readline()
+        for ns in nss:
+            ns.remove()
+        """
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, f"{cluster}-{i}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=os.environ
+            | {"PYTHONPATH": str(ROOT), "EDGEBENCH_HOME": str(tmp_path / f"home{i}")},
+        )
+        for i in range(3)
+    ]
+    try:
+        seen = []
+        for proc in procs:
+            assert proc.stdout is not None
+            seen += proc.stdout.readline().split()
+        addrs = [item.split(",")[0] for item in seen]
+        assert len(addrs) == 12 and len(set(addrs)) == 12, seen
+        for item in seen:  # each address really is on its own veth
+            addr, veth = item.split(",")
+            out = subprocess.run(
+                ["ip", "-4", "-o", "addr", "show", "to", addr], capture_output=True, text=True
+            ).stdout
+            assert out.split()[1] == veth, (item, out)
+    finally:
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.communicate("\n", timeout=30)
+    for i in range(3):
+        assert leftovers(f"{cluster}-{i}") == []
