@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from netns_support import EchoServer, Inside, assert_clean, require_netns
 
-from bench.errors import ClusterError
+from bench.errors import ClusterError, UsageError
 from bench.netns import NETWORK, NodeNamespace, all_specs, cleanup_orphans, leftovers
 from bench.netns.names import state_dir
 
@@ -54,6 +54,11 @@ def test_layout_addresses_and_state(cluster: str) -> None:
         assert {s.node for s in all_specs() if s.cluster == cluster} == {"edge-1", "edge-2"}
         with pytest.raises(ClusterError, match="already has namespace"):
             NodeNamespace.create(cluster, "edge-1")
+        assert NodeNamespace.find(cluster, "edge-2").name == b.name
+        with pytest.raises(UsageError, match="its nodes: edge-1, edge-2"):
+            NodeNamespace.find(cluster, "edge-3")
+        with pytest.raises(UsageError, match=f"clusters with namespaces: {cluster}"):
+            NodeNamespace.find("nope", "edge-1")
 
 
 def test_process_inside_has_own_hostname_and_keeps_its_pid(cluster: str) -> None:

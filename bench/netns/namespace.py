@@ -23,10 +23,10 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self
 
-from bench.errors import ClusterError, EnvironmentUnavailableError
+from bench.errors import ClusterError, EnvironmentUnavailableError, UsageError
 from bench.faults.kernel.link import IPTABLES_CANDIDATES, KernelLink
 from bench.faults.kernel.rules import Endpoint
-from bench.netns.names import NamespaceSpec, allocate, locked, release
+from bench.netns.names import NamespaceSpec, all_specs, allocate, locked, release
 from bench.runner import Completed, run_local
 
 log = logging.getLogger(__name__)
@@ -213,6 +213,25 @@ class NodeNamespace:
     def _check(self, result: Completed, what: str) -> None:
         if not result.ok:
             raise ClusterError(f"{what} namespace {self.name} failed: {result.explain()}")
+
+    @classmethod
+    def find(cls, cluster: str, node: str) -> NodeNamespace:
+        """The namespace of ``node`` in ``cluster`` from the state files (``edgebench exec``).
+
+        :class:`UsageError` naming the valid clusters or nodes when there is none.
+        """
+        specs = all_specs()
+        nodes = sorted(s.node for s in specs if s.cluster == cluster)
+        for spec in specs:
+            if spec.cluster == cluster and spec.node == node:
+                return cls(spec)
+        if not nodes:
+            clusters = sorted({s.cluster for s in specs})
+            raise UsageError(
+                f"no cluster {cluster!r} with node namespaces; "
+                f"clusters with namespaces: {', '.join(clusters) or 'none'}"
+            )
+        raise UsageError(f"cluster {cluster} has no node {node!r}; its nodes: {', '.join(nodes)}")
 
     @classmethod
     def attach(cls, spec: NamespaceSpec) -> NodeNamespace:

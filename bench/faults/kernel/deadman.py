@@ -10,6 +10,7 @@ nodes and over SSH.
 
 from __future__ import annotations
 
+import math
 import shlex
 
 from bench.errors import FaultError
@@ -26,7 +27,8 @@ def watcher_script(
     owner = "" if owner_pid is None else str(owner_pid)
     return "\n".join(
         [
-            f"end=$(( $(date +%s) + {max(1, round(hold_s + margin_s))} ))",
+            # whole seconds: +1 so that it never fires before hold + margin (at most 1 s after)
+            f"end=$(( $(date +%s) + {math.ceil(hold_s + margin_s) + 1} ))",
             f"owner={owner}",
             'while [ "$(date +%s)" -lt "$end" ]; do',
             '  if [ -n "$owner" ]; then',
