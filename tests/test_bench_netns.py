@@ -86,3 +86,15 @@ def test_bench_kernel_bandwidth_apply_remove(benchmark: BenchmarkFixture, link: 
             pass
 
     benchmark(apply_remove)
+
+
+@pytest.mark.benchmark(group="netns")
+def test_bench_fifty_namespaces_create_remove(benchmark: BenchmarkFixture, cluster: str) -> None:
+    """Bring-up and teardown of the namespaces of a 50-node cluster, one after the other."""
+
+    def fifty() -> None:
+        nss = [NodeNamespace.create(cluster, f"edge-{i}") for i in range(50)]
+        for ns in nss:
+            ns.remove()
+
+    benchmark.pedantic(fifty, rounds=3)

@@ -2,10 +2,10 @@
 
 When a kernel fault goes in, a detached ``sh`` is started where the rules live (inside the
 node's namespace, or on the node over SSH). It runs the link's teardown script after
-``hold_s + margin_s`` seconds, or as soon as the harness process (``owner_pid``, when the
-harness shares the machine) is gone or a zombie, whichever comes first. Removing the last
-fault disarms it. Plain POSIX ``sh``, ``sleep`` and ``kill -0``: no systemd, works on OpenRC
-nodes and over SSH.
+``hold_s + margin_s`` seconds (whole seconds: never earlier, at most one second later), or
+as soon as the harness process (``owner_pid``, when the harness shares the machine) is gone
+or a zombie, whichever comes first. Removing the last fault disarms it. Plain POSIX ``sh``,
+``sleep`` and ``kill -0``: no systemd, works on OpenRC nodes and over SSH.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import math
 import shlex
 
 from bench.errors import FaultError
-from bench.runner import Completed, Runner
+from bench.runner import Completed
 
 #: ``$0`` of every dead-man process: how it is recognised before a kill and by the leak check
 MARKER = "edgebench-deadman"
@@ -66,11 +66,10 @@ def disarm_script(pid: int) -> str:
 class DeadMan:
     """One armed (or not) dead-man timer of one link."""
 
-    def __init__(self, run: Runner, name: str) -> None:
-        self.run = run
+    def __init__(self, name: str) -> None:
         self.name = name
         self.pid: int | None = None
-        #: set when a disarm found the watcher already gone: the rules were torn down early
+        #: set when the watcher was found gone while faults were on: it tore them down early
         self.fired = False
 
     def arm_prefix(

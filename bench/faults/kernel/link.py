@@ -126,7 +126,7 @@ class KernelLink(Link):
         self.hold_s = hold_s
         self.margin_s = margin_s
         self.poll_s = poll_s
-        self.deadman = DeadMan(run, name)
+        self.deadman = DeadMan(name)
         probe = self._probe(endpoints[0], iptables, dev)
         #: the iptables binary used (``iptables-nft`` or ``iptables-legacy``)
         self.iptables = probe["iptables"]
