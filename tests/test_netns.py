@@ -96,6 +96,14 @@ def test_only_the_host_side_is_reachable_from_inside(cluster: str) -> None:
             with Inside(b) as inside:  # allow_ports=[]: not even its own host side's ports
                 answer = inside.ask(f"connect {b.host_addr} {anywhere.port} 2")
                 assert answer == "error ConnectionRefusedError"
+                b.allow_ports([anywhere.port])  # now that port, and only that one
+                assert inside.ask(f"connect {b.host_addr} {anywhere.port} 2") == "ok"
+                second = EchoServer("0.0.0.0")  # listening on the host side too, not allowed
+                try:
+                    answer = inside.ask(f"connect {b.host_addr} {second.port} 2")
+                    assert answer == "error ConnectionRefusedError"
+                finally:
+                    second.close()
         finally:
             anywhere.close()
             loopback.close()

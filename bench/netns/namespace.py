@@ -25,7 +25,7 @@ from typing import Any, Self
 
 from bench.errors import ClusterError, EnvironmentUnavailableError, UsageError
 from bench.faults.kernel.link import IPTABLES_CANDIDATES, KernelLink
-from bench.faults.kernel.rules import Endpoint
+from bench.faults.kernel.rules import Endpoint, Protocol
 from bench.netns.names import NamespaceSpec, all_specs, allocate, locked, release
 from bench.runner import Completed, run_local
 
@@ -210,6 +210,23 @@ class NodeNamespace:
         )
         self._check(self.run(["sh", "-c", inside]), "configuring")
 
+    def allow_ports(self, ports: Sequence[int] | None) -> None:
+        """Replace what the node may reach on the host side: these TCP ports (None: all).
+
+        For links whose listeners are known only after the namespace exists.
+        """
+        ipt = shlex.quote(self.iptables)
+        script = "\n".join(
+            [
+                f"{ipt}-restore -w --noflush <<'EDGEBENCH_IPT'",
+                guard_payload(self.spec, ports).rstrip("\n"),
+                "EDGEBENCH_IPT",
+            ]
+        )
+        result = self.run(["sh", "-c", script])
+        if not result.ok:
+            raise ClusterError(f"namespace {self.name}: allowing ports failed: {result.explain()}")
+
     def _check(self, result: Completed, what: str) -> None:
         if not result.ok:
             raise ClusterError(f"{what} namespace {self.name} failed: {result.explain()}")
@@ -303,12 +320,12 @@ class NodeNamespace:
         """Run ``argv`` inside the namespace to completion (a :class:`~bench.runner.Runner`)."""
         return run_local(["ip", "netns", "exec", self.name, *argv], stdin)
 
-    def endpoint(self, ports: Sequence[int] = (), protocol: str = "tcp") -> Endpoint:
+    def endpoint(self, ports: Sequence[int] = (), protocol: Protocol = "tcp") -> Endpoint:
         """The host side (and ``ports`` on it) as a kernel-link endpoint."""
-        return Endpoint(self.host_addr, tuple(ports), protocol)  # type: ignore[arg-type]
+        return Endpoint(self.host_addr, tuple(ports), protocol)
 
     def kernel_link(
-        self, ports: Sequence[int] = (), protocol: str = "tcp", **kwargs: Any
+        self, ports: Sequence[int] = (), protocol: Protocol = "tcp", **kwargs: Any
     ) -> KernelLink:
         """A :class:`KernelLink` on this node's veth, scoped to the host side's ``ports``
         (every packet to and from the host side without ports); ``kwargs`` go to KernelLink.

@@ -96,7 +96,8 @@ class KernelLink(Link):
     runner); ``endpoints`` are the control-plane addresses (and ports) the faults apply to,
     nothing else is touched. ``dev`` is the node's interface towards them (found with
     ``ip route get`` when omitted). ``owner_pid`` is the harness pid the dead-man timer
-    watches (None over SSH: then only ``hold_s + margin_s`` bounds a fault's life).
+    watches (default: this process; None over SSH: then only ``hold_s + margin_s`` bounds a
+    fault's life).
     """
 
     backend = "kernel"
@@ -111,7 +112,7 @@ class KernelLink(Link):
         chain: str = "EDGEBENCH",
         ifb: str | None = None,
         iptables: str | None = None,
-        owner_pid: int | None = os.getpid(),
+        owner_pid: int | Literal["self"] | None = "self",
         hold_s: float = 1800.0,
         margin_s: float = 30.0,
         poll_s: float = 0.5,
@@ -121,7 +122,8 @@ class KernelLink(Link):
             raise FaultError(f"link {name}: a kernel link needs at least one endpoint")
         non_negative(hold_s=hold_s, margin_s=margin_s, poll_s=poll_s)
         self.run = run
-        self.owner_pid = owner_pid
+        #: the harness process the dead-man timer watches (None: only the time bound)
+        self.owner_pid = os.getpid() if owner_pid == "self" else owner_pid
         #: the dead-man timer fires this long after the first fault (plus ``margin_s``)
         self.hold_s = hold_s
         self.margin_s = margin_s
