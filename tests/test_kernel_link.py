@@ -57,6 +57,16 @@ def link(ns: NodeNamespace, echo: EchoServer) -> Iterator[KernelLink]:
     assert "EDGEBENCH-IN" not in rules and "EDGEBENCH-OUT" not in rules
     assert " eb0: " not in ns.run(["tc", "qdisc", "show"]).out
     assert link.cfg.ifb not in ns.run(["ip", "-o", "link"]).out
+    # no process left in the namespace: the dead-man timer and its sleep are gone
+    deadline = time.monotonic() + 2
+    while ns_pids(ns) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ns_pids(ns) == []
+
+
+def ns_pids(ns: NodeNamespace) -> list[str]:
+    out = subprocess.run(["ip", "netns", "pids", ns.name], capture_output=True, text=True).stdout
+    return out.split()
 
 
 def established(ns: NodeNamespace, port: int) -> list[str]:
