@@ -139,7 +139,7 @@ def test_a_flap_alternates_and_ends_up(
         flap.wait(10)
         assert [state for _, _, state in flap.transitions] == ["down", "up", "down", "up"]
         assert _reachable(ns, echo)
-    assert link.deadman.pid is None  # the last up disarmed the timer
+    assert not link.deadman.armed  # the last up disarmed the timer
 
 
 def test_a_cut_touches_only_its_endpoints(ns: NodeNamespace, link: KernelLink) -> None:
@@ -350,7 +350,7 @@ def test_dead_man_timer_fires_after_hold_plus_margin(
             assert time.monotonic() - start >= 1.9  # not before hold + margin (2 s)
             # the next change notices, re-installs the whole state (the cut too) and re-arms
             with link.loss(1):
-                assert link.deadman.fired and link.deadman.pid is not None
+                assert link.deadman.fired and link.deadman.armed
                 assert not _reachable(ns, echo)
     finally:
         link.restore()

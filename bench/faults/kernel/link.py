@@ -248,14 +248,14 @@ class KernelLink(Link):
         with self._lock:
             self._faults.clear()
             self._cut = None
-            script = "\n".join([claim_script(self.deadman.pid, "false"), teardown_script(self.cfg)])
+            script = "\n".join([claim_script(self.deadman.tag, None), teardown_script(self.cfg)])
             try:
                 result = self.run(["sh", "-c", script])
                 if not result.ok:
                     log.warning("restoring kernel link %s: %s", self.name, result.explain())
             except Exception as e:  # teardown never raises
                 log.warning("restoring kernel link %s failed: %s", self.name, e)
-            self.deadman.pid = None
+            self.deadman.armed = False
             self._deadline = None
             self._installed = LinkState()
 
@@ -304,7 +304,7 @@ class KernelLink(Link):
             cfg = self.cfg
             jump_missing = f"! {ipt} -w -C OUTPUT -j {cfg.chain_out} 2>/dev/null"
             lines = [
-                claim_script(self.deadman.pid, jump_missing),
+                self.deadman.claim_lines(jump_missing),
                 f"{ipt}-restore -w --noflush <<'EDGEBENCH_IPT' || exit 1",
                 iptables_payload(cfg, new).rstrip("\n"),
                 "EDGEBENCH_IPT",
@@ -322,7 +322,7 @@ class KernelLink(Link):
             if kill:
                 lines += [f"ss -K -tn {k} >/dev/null 2>&1" for k in kill_filters(cfg.endpoints)]
             now = time.monotonic()
-            if self.deadman.pid is None or self._deadline is None:
+            if not self.deadman.armed or self._deadline is None:
                 self._deadline = now + self.hold_s + self.margin_s
             if not new.empty:
                 left = max(1.0, self._deadline - now)
@@ -345,8 +345,6 @@ class KernelLink(Link):
                     self.hold_s,
                     self.margin_s,
                 )
+            self.deadman.armed = not new.empty
             if new.empty:
-                self.deadman.pid = None
                 self._deadline = None
-            else:
-                self.deadman.armed_from(result)
