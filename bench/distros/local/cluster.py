@@ -18,6 +18,7 @@ import shutil
 import time
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -27,13 +28,17 @@ from bench import kube
 from bench.build import tools
 from bench.distros.base import Distro
 from bench.distros.links import ToxiproxyLinks
+from bench.distros.local import inside
 from bench.distros.local.controlplane import FAST, LocalControlPlane
 from bench.distros.readiness import progress, wait_all_ready
 from bench.distros.state import LOCK_FILE, STATE_FILE, StateDir
 from bench.errors import ClusterError
 from bench.faults import FaultKind
-from bench.model import Capability, ClusterSpec, EdgeNode, Timings
+from bench.faults.composite import CompositeLink
+from bench.model import Capability, ClusterSpec, EdgeNode, ProviderSettings, Timings
+from bench.netns import NodeNamespace, cleanup_cluster
 from bench.procs import Supervised, pid_alive, stop_pid
+from bench.runner import run_local
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +74,22 @@ def keep_only_logs(state: StateDir) -> None:
                 child.unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class LocalSettings(ProviderSettings):
+    """``netns``: each edge node in its own network namespace, with kernel faults (cuts,
+    packet loss, bandwidth) beside Toxiproxy's; False: every node on the host's loopback."""
+
+    netns: bool = False
+
+
+def local_settings(spec: ClusterSpec) -> LocalSettings:
+    settings = spec.provider_settings
+    return settings if isinstance(settings, LocalSettings) else LocalSettings()
+
+
 class LocalCluster(Distro):
-    """Control plane + Toxiproxy + one agent per edge node, all on this machine."""
+    """Control plane + Toxiproxy + one agent per edge node, all on this machine; with
+    ``netns``, each agent in its own network namespace whose only way out is its link."""
 
     provider = "local"
     #: binaries (from bench.build.tools) this driver needs besides the control plane's
@@ -94,10 +113,33 @@ class LocalCluster(Distro):
         self.read_only_ports: dict[str, int] = {}  # agents with a kubelet read-only port
         self._nodes: list[EdgeNode] = []
         self._api: client.ApiClient | None = None
+        self.netns = local_settings(spec).netns
+        self.namespaces: dict[str, NodeNamespace] = {}
 
     @classmethod
     def link_faults(cls, spec: ClusterSpec) -> frozenset[FaultKind]:
-        return ToxiproxyLinks.faults()
+        faults = ToxiproxyLinks.faults()
+        if local_settings(spec).netns:
+            faults |= {FaultKind.LOSS}  # the kernel link adds packet loss (and does cuts)
+        return faults
+
+    # --- where each agent runs ----------------------------------------------------------
+
+    def node_ip(self, node: str) -> str:
+        """The address the agent of ``node`` has (its namespace's, or loopback)."""
+        return self.namespaces[node].node_addr if node in self.namespaces else "127.0.0.1"
+
+    def agent_argv(self, node: str, argv: list[str | Path]) -> list[str | Path]:
+        """``argv`` to start inside the node's namespace (with its own hostname), if any."""
+        if node not in self.namespaces:
+            return argv
+        return list(self.namespaces[node].exec_argv([str(a) for a in argv]))
+
+    def _fetch(self, node: str, url: str, **tls: Path) -> inside.Answer:
+        """GET ``url`` from where the node's packets are (inside its namespace, if any)."""
+        if node in self.namespaces:
+            return inside.fetch(self.namespaces[node].run, url, timeout=120, **tls)
+        return inside.fetch(run_local, url, timeout=120, **tls)
 
     @classmethod
     def required_binaries(cls) -> tuple[str, ...]:
@@ -146,9 +188,12 @@ class LocalCluster(Distro):
             return super().edge_pods(node)  # NotSupportedError
         url = f"http://127.0.0.1:{self.read_only_ports[node]}/pods"
         try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                data = json.load(resp)
-        except OSError as exc:
+            if node in self.namespaces:  # the agent's loopback is its namespace's
+                data = json.loads(inside.fetch(self.namespaces[node].run, url).body)
+            else:
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    data = json.load(resp)
+        except (OSError, ValueError, ClusterError) as exc:
             raise ClusterError(f"the agent of {node} does not answer on {url}: {exc}") from exc
         view = {}
         for pod in data.get("items") or []:
@@ -164,10 +209,18 @@ class LocalCluster(Distro):
         self._write_state()
 
     def probe_link(self, node: str, path: str = "/version") -> tuple[float, int]:
-        started = time.monotonic()
+        """One fresh request to the API server through the node's link, made from where the
+        node's packets are; seconds and bytes of the answer."""
         address = self.node(node).dial_for(self.control_plane.addresses.apiserver)
-        body = self.control_plane.get(path, address=address, timeout=120)
-        return time.monotonic() - started, len(body)
+        pki = self.control_plane.pki_dir
+        answer = self._fetch(
+            node,
+            f"https://{address}{path}",
+            cafile=self.control_plane.ca_cert,
+            cert=pki / "edgebench-admin.crt",
+            key=pki / "edgebench-admin.key",
+        )
+        return answer.seconds, len(answer.body.encode())
 
     # --- bring-up and teardown ----------------------------------------------------------
 
@@ -213,16 +266,19 @@ class LocalCluster(Distro):
         started = time.monotonic()
         self.state.clear()
         self._write_state()
+        self.links.start()
+        self._write_state()
+        if self.netns:
+            self._make_namespaces()
+            progress(f"{len(self.namespaces)} node namespaces (+{time.monotonic() - started:.1f}s)")
         self.control_plane.start()
         self._write_state()
         progress(f"control plane up (+{time.monotonic() - started:.1f}s)")
         self.start_cloud()
         self._write_state()
-        self.links.start()
-        self._write_state()
         with self.observer(namespace="kube-system").running() as observer:
             for name in self.node_names():
-                node = self.links.make(name, self.link_upstreams())
+                node = self._make_node(name)
                 self._nodes.append(node)
                 self.agents[name] = self.start_agent(node)
                 self._write_state()
@@ -233,6 +289,29 @@ class LocalCluster(Distro):
                 alive=self.check_alive,
                 started_mono=started,
             )
+
+    def _make_namespaces(self) -> None:
+        """One namespace per node, owned by the proxy server (it lives as long as the
+        cluster, also a detached one); the API server's certificate names their host sides."""
+        for name in self.node_names():
+            self.namespaces[name] = NodeNamespace.create(
+                self.spec.name, name, owner_pid=self.links.pid, allow_ports=[]
+            )
+            self._write_state()
+        hosts = tuple(ns.host_addr for ns in self.namespaces.values())
+        self.control_plane.extra_sans = (*self.control_plane.extra_sans, *hosts)
+
+    def _make_node(self, name: str) -> EdgeNode:
+        """The node's link: Toxiproxy listening where the node can reach it (its namespace's
+        host side) and, with namespaces, a kernel link on the node's side, composed."""
+        ns = self.namespaces.get(name)
+        node = self.links.make(name, self.link_upstreams(), ns.host_addr if ns else None)
+        if ns is None:
+            return node
+        ports = sorted(int(address.rsplit(":", 1)[1]) for address in node.dial.values())
+        ns.allow_ports(ports)  # the node may reach its link's listeners, nothing else
+        kernel = ns.kernel_link(ports)
+        return EdgeNode(name, CompositeLink(name, [kernel, node.link]), node.dial)
 
     def check_alive(self) -> None:
         """Raise :class:`ClusterError` naming the first process that died."""
@@ -260,6 +339,7 @@ class LocalCluster(Distro):
                 "kubeconfig": str(self.kubeconfig),
                 "toxiproxy": self.links.url,
                 "links": {n.name: dict(n.dial) for n in self._nodes},
+                "namespaces": {n: ns.name for n, ns in self.namespaces.items()},
                 "pids": self._pids(),
                 "owner_pid": os.getpid(),
             }
@@ -283,6 +363,12 @@ class LocalCluster(Distro):
                 self._api.close()
             self._api = None
         stop_recorded(self.state)  # anything the state names that is somehow still alive
+        for node in self._nodes:
+            with contextlib.suppress(Exception):
+                node.link.restore()  # kernel rules and dead-man timers go with the namespace
+        for ns in self.namespaces.values():
+            ns.remove()
+        self.namespaces.clear()
         if keep_logs:
             keep_only_logs(self.state)
             self.state.release()
@@ -294,5 +380,6 @@ class LocalCluster(Distro):
         """``edgebench down``: stop what a cluster's state records and remove its folder."""
         state.acquire(adopt_detached=True)
         stopped = stop_recorded(state)
+        stopped += [f"namespace {n}" for n in cleanup_cluster(state.name)]
         state.remove()
         return stopped
