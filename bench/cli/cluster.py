@@ -9,11 +9,11 @@ import time
 from bench import settings
 from bench.distros import driver_class
 from bench.distros.state import StateDir, clusters_root
-from bench.errors import ClusterError, UsageError
+from bench.errors import ClusterError, EnvironmentUnavailableError, UsageError
 from bench.model import ClusterSpec
 
 #: the settings of bench.settings that ``edgebench up`` takes
-UP_SETTINGS = ("distro", "provider", "profile", "edge_nodes", "cluster_name")
+UP_SETTINGS = ("distro", "provider", "profile", "edge_nodes", "cluster_name", "netns")
 UP_DEFAULTS = {"cluster_name": "edgebench"}
 
 
@@ -22,8 +22,16 @@ def _up(args: argparse.Namespace) -> int:
     name = values["cluster_name"]
     cls = driver_class(values["distro"], values["provider"])
     cls.check_available()
+    try:
+        provider_settings = cls.provider_settings(values)
+    except EnvironmentUnavailableError as exc:
+        raise UsageError(str(exc)) from None  # exit 2: say what is needed, change nothing
     spec = ClusterSpec(
-        name=name, edge_nodes=values["edge_nodes"], profile=values["profile"], detached=True
+        name=name,
+        edge_nodes=values["edge_nodes"],
+        profile=values["profile"],
+        detached=True,
+        provider_settings=provider_settings,
     )
     driver = cls(spec)
     started = time.monotonic()

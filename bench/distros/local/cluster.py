@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from kubernetes import client
 
@@ -32,11 +32,11 @@ from bench.distros.local import inside
 from bench.distros.local.controlplane import FAST, LocalControlPlane
 from bench.distros.readiness import progress, wait_all_ready
 from bench.distros.state import LOCK_FILE, STATE_FILE, StateDir
-from bench.errors import ClusterError
+from bench.errors import ClusterError, EnvironmentUnavailableError
 from bench.faults import FaultKind
 from bench.faults.composite import CompositeLink
 from bench.model import Capability, ClusterSpec, EdgeNode, ProviderSettings, Timings
-from bench.netns import NodeNamespace, cleanup_cluster
+from bench.netns import NodeNamespace, cleanup_cluster, unavailable_reason
 from bench.procs import Supervised, pid_alive, stop_pid
 from bench.runner import run_local
 
@@ -115,6 +115,16 @@ class LocalCluster(Distro):
         self._api: client.ApiClient | None = None
         self.netns = local_settings(spec).netns
         self.namespaces: dict[str, NodeNamespace] = {}
+
+    @classmethod
+    def provider_settings(cls, options: Mapping[str, Any]) -> LocalSettings:
+        """``netns``: None (automatic) means namespaces where this machine allows them;
+        True where it does not is an :class:`EnvironmentUnavailableError` with the reason."""
+        wanted = options.get("netns")
+        reason = unavailable_reason() if wanted is not False else None
+        if wanted is True and reason is not None:
+            raise EnvironmentUnavailableError(reason)
+        return LocalSettings(netns=wanted is not False and reason is None)
 
     @classmethod
     def link_faults(cls, spec: ClusterSpec) -> frozenset[FaultKind]:

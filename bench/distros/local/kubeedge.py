@@ -13,10 +13,6 @@ from __future__ import annotations
 
 import base64
 import os
-import ssl
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -66,7 +62,11 @@ class KubeEdgeLocal(LocalCluster):
             "modules": {
                 "cloudHub": {
                     "enable": True,
-                    "advertiseAddress": ["127.0.0.1"],  # the certificate's IP SAN
+                    # the certificate's IP SANs: loopback and each node namespace's host side
+                    "advertiseAddress": [
+                        "127.0.0.1",
+                        *(ns.host_addr for ns in self.namespaces.values()),
+                    ],
                     "dnsNames": ["localhost"],
                     "nodeLimit": 1000,
                     # absent files: cloudcore makes its CA and certificate (kept in secrets)
@@ -128,23 +128,15 @@ class KubeEdgeLocal(LocalCluster):
         return base64.b64decode(data).decode() if data else None
 
     def probe_link(self, node: str, path: str = "/version") -> tuple[float, int]:
-        """One fresh HTTPS request to cloudhub's https port through the node's link.
+        """One fresh HTTPS request to cloudhub's https port through the node's link, from
+        where the node's packets are.
 
         This times the link, it trusts nothing and sends no credentials, so the certificate
         (cloudcore's own CA) is not verified; any HTTP status counts as an answer.
         """
         https = self.link_upstreams()[1]
-        url = f"https://{self.node(node).dial_for(https)}{path}"
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        started = time.monotonic()
-        try:
-            with urllib.request.urlopen(url, context=ctx, timeout=120) as resp:
-                body = resp.read()
-        except urllib.error.HTTPError as exc:
-            body = exc.read()
-        return time.monotonic() - started, len(body)
+        answer = self._fetch(node, f"https://{self.node(node).dial_for(https)}{path}")
+        return answer.seconds, len(answer.body.encode())
 
     def link_upstreams(self) -> list[str]:
         return [f"127.0.0.1:{self.ws_port}", f"127.0.0.1:{self.https_port}"]
@@ -159,16 +151,19 @@ class KubeEdgeLocal(LocalCluster):
         ws, https = self.link_upstreams()
         agent = Supervised(
             f"hollowedge-{node.name}",
-            [
-                tools.tool_path("hollowedge"),
-                f"--name={node.name}",
-                f"--data-dir={data_dir}",
-                f"--token={token}",
-                f"--websocket-server={node.dial_for(ws)}",
-                f"--http-server=https://{node.dial_for(https)}",
-                f"--readonly-port={ro_port}",
-                "--node-ip=127.0.0.1",
-            ],
+            self.agent_argv(
+                node.name,
+                [
+                    tools.tool_path("hollowedge"),
+                    f"--name={node.name}",
+                    f"--data-dir={data_dir}",
+                    f"--token={token}",
+                    f"--websocket-server={node.dial_for(ws)}",
+                    f"--http-server=https://{node.dial_for(https)}",
+                    f"--readonly-port={ro_port}",
+                    f"--node-ip={self.node_ip(node.name)}",
+                ],
+            ),
             self.agent_log(node.name),
             env={**os.environ, "TMPDIR": str(data_dir)},
             detached=self.spec.detached,

@@ -83,14 +83,17 @@ class KwokLocal(LocalCluster):
                 raise
         agent = Supervised(
             f"kwok-{node.name}",
-            [
-                tools.tool_path("kwok"),
-                f"--kubeconfig={kubeconfig}",
-                f"--config={config}",
-                f"--manage-single-node={node.name}",
-                f"--node-lease-duration-seconds={int(timings.node_lease_duration_s)}",
-                "--node-ip=127.0.0.1",
-            ],
+            self.agent_argv(
+                node.name,
+                [
+                    tools.tool_path("kwok"),
+                    f"--kubeconfig={kubeconfig}",
+                    f"--config={config}",
+                    f"--manage-single-node={node.name}",
+                    f"--node-lease-duration-seconds={int(timings.node_lease_duration_s)}",
+                    f"--node-ip={self.node_ip(node.name)}",
+                ],
+            ),
             self.agent_log(node.name),
             detached=self.spec.detached,
         )

@@ -43,17 +43,20 @@ class VanillaLocal(LocalCluster):
         ro_port = self.read_only_ports.setdefault(node.name, free_port())
         agent = Supervised(
             f"kubemark-{node.name}",
-            [
-                tools.tool_path("kubemark"),
-                "--morph=kubelet",
-                f"--name={node.name}",
-                f"--kubeconfig={kubeconfig}",
-                f"--kubelet-port={free_port()}",
-                f"--kubelet-read-only-port={ro_port}",
-                "--use-host-image-service=false",
-                "--node-labels=edgebench.io/edge=true",
-                "--max-pods=110",
-            ],
+            self.agent_argv(
+                node.name,
+                [
+                    tools.tool_path("kubemark"),
+                    "--morph=kubelet",
+                    f"--name={node.name}",
+                    f"--kubeconfig={kubeconfig}",
+                    f"--kubelet-port={free_port()}",
+                    f"--kubelet-read-only-port={ro_port}",
+                    "--use-host-image-service=false",
+                    "--node-labels=edgebench.io/edge=true",
+                    "--max-pods=110",
+                ],
+            ),
             self.agent_log(node.name),
             # kubemark makes its root directory under TMPDIR: keep it in the node's folder
             env={**os.environ, "TMPDIR": str(node_dir / "tmp")},
