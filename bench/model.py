@@ -49,6 +49,10 @@ class Timings:
     node_lease_duration_s: float
     unreachable_toleration_s: float
     not_ready_toleration_s: float
+    #: how long the edge agent keeps a connection that went silent before it gives it up and
+    #: dials again (after a blackhole, a hung connection may hold recovery back this long);
+    #: from the agent's own settings, 0 when unknown
+    agent_silent_link_s: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
         return dataclasses.asdict(self)

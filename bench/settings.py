@@ -178,7 +178,7 @@ SETTINGS: tuple[Setting, ...] = (
             shown_default="UTC time and a random suffix"),
     Setting("cluster_name", "name of the cluster", check=_check_cluster_name, metavar="NAME",
             shown_default="eb-<run id>, unique per session"),
-    Setting("cut", "comma-separated link cut modes the cut cases run with", ("reset",),
+    Setting("cut", "comma-separated link cut modes the cut cases run with", ("blackhole",),
             _parse_list, choices=lambda: CUT_MODES, kind="list", metavar="MODES",
             label="cut mode"),
     Setting("netns", "edge nodes in their own network namespaces", None, _parse_bool,

@@ -26,7 +26,7 @@ def test_command_line_over_environment_over_default() -> None:
     assert values["profile"] == "default"  # then the environment
     assert values["distro"] == "kwok" and values["repeat"] == 1  # then the default
     assert values["provider"] == "local"  # filled in from the distro
-    assert values["cut"] == ("reset",) and values["netns"] is None
+    assert values["cut"] == ("blackhole",) and values["netns"] is None
 
 
 def test_every_setting_has_an_env_var_help_and_a_unique_flag() -> None:

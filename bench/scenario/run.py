@@ -98,8 +98,11 @@ class ScenarioRun:
 
     @property
     def recover_timeout(self) -> float:
+        """The bound on a recovery: status updates and grace periods of the control plane,
+        plus the time the agent may keep a silent connection after a blackhole."""
         t = self.cluster.timings
-        return max(60.0, 3 * t.node_status_update_period_s + 2 * t.node_monitor_grace_period_s)
+        control_plane = 3 * t.node_status_update_period_s + 2 * t.node_monitor_grace_period_s
+        return max(60.0, control_plane) + t.agent_silent_link_s
 
     # --- recording ------------------------------------------------------------------------
 

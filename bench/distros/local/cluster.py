@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -96,6 +97,10 @@ class LocalCluster(Distro):
     AGENT_BINARIES: tuple[str, ...] = ()
     #: the ``fast`` profile; agents whose heartbeat periods are fixed need longer grace
     FAST_TIMINGS: ClassVar[Timings] = FAST
+    #: client-go's HTTP/2 health check, which kubelets and KWOK use for their API connection:
+    #: a read-idle timeout of 30 s, then a ping that must answer within 15 s
+    #: (k8s.io/apimachinery v0.32 pkg/util/net/http.go, readIdleTimeoutSeconds/pingTimeout)
+    AGENT_SILENT_LINK_S: ClassVar[float] = 30.0 + 15.0
     CAPABILITIES = frozenset({Capability.AGENT_RESTART, Capability.REBOOT, Capability.LINK_PROBE})
     LACKS: ClassVar[Mapping[Capability, str]] = {
         Capability.REAL_RUNTIME: "a fake container runtime in the agent process: restarting "
@@ -172,7 +177,9 @@ class LocalCluster(Distro):
 
     @property
     def timings(self) -> Timings:
-        return self.control_plane.timings
+        return dataclasses.replace(
+            self.control_plane.timings, agent_silent_link_s=self.AGENT_SILENT_LINK_S
+        )
 
     @property
     def version(self) -> str:

@@ -36,6 +36,9 @@ class KubeEdgeLocal(LocalCluster):
     AGENT_BINARIES = ("cloudcore", "hollowedge")
     # edged is a kubelet: node status every 10 s, a Lease of 40 s renewed every 10 s.
     FAST_TIMINGS: ClassVar[Timings] = KUBELET_FAST
+    #: edgehub's websocket heartbeat: a ping every 15 s; it redials after two are missed
+    #: (KubeEdge v1.20 edgecore defaults, edgeHub.heartbeat = 15)
+    AGENT_SILENT_LINK_S: ClassVar[float] = 2 * 15.0
     CAPABILITIES = LocalCluster.CAPABILITIES | {Capability.EDGE_POD_VIEW}
     LACKS: ClassVar[Mapping[Capability, str]] = {
         **LocalCluster.LACKS,
