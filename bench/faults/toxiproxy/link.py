@@ -124,6 +124,21 @@ class ToxiproxyLink(Link):
     def capabilities(self) -> frozenset[FaultKind]:
         return self.CAPABILITIES
 
+    @classmethod
+    def attach(cls, api: Api, name: str) -> ToxiproxyLink:
+        """The link ``name`` of a server someone else started (``edgebench fault`` on a
+        cluster from ``edgebench up``): its proxies are ``name`` and ``name.1``, ``name.2``..."""
+        link = cls(api, name)
+        proxies = api.call("GET", "/proxies") or {}
+        mine = [
+            p for p in proxies.values() if p["name"] == name or p["name"].startswith(f"{name}.")
+        ]
+        if not mine:
+            raise FaultError(f"toxiproxy at {api.url} has no link {name!r}")
+        for proxy in sorted(mine, key=lambda p: (len(p["name"]), p["name"])):
+            link.proxies.append(Proxy(proxy["name"], proxy["listen"], proxy["upstream"]))
+        return link
+
     @property
     def listen(self) -> str:
         """``host:port`` of the first proxy, to give clients instead of the upstream."""
