@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,11 @@ from bench.scenario.run import ScenarioFactory
 pytestmark = [pytest.mark.scenario, pytest.mark.requires(Capability.LINK_PROBE)]
 SCENARIO = "degraded_link"
 LATENCY = pytest.mark.requires(FaultKind.LATENCY)
-BANDWIDTH = pytest.mark.requires(FaultKind.BANDWIDTH)
+BANDWIDTH = pytest.mark.requires(FaultKind.BANDWIDTH, "backend:toxiproxy")
+KERNEL_BANDWIDTH = pytest.mark.requires(FaultKind.BANDWIDTH, "backend:kernel")
+LOSS = pytest.mark.requires(FaultKind.LOSS)
+#: below this share of lost packets a window may see no drop at all: the effect is not asserted
+LOSS_ASSERTED_FROM = 5.0
 
 
 @contextlib.contextmanager
@@ -32,8 +37,12 @@ def degrade(node: EdgeNode, kind: str, amount: float) -> Iterator[Fault | None]:
         # Half the delay each way, so a round trip takes `amount` more, with 10 % jitter.
         with node.link.latency(amount / 2, jitter_ms=amount / 20) as fault:
             yield fault
-    else:
-        with node.link.bandwidth(amount) as fault:
+    elif kind == "loss":
+        with node.link.loss(amount) as fault:
+            yield fault
+    else:  # bandwidth, by the backend the case names
+        backend = "kernel" if kind == "kernel-bandwidth" else "toxiproxy"
+        with node.link.part(backend).bandwidth(amount) as fault:
             yield fault
 
 
@@ -45,14 +54,20 @@ def degrade(node: EdgeNode, kind: str, amount: float) -> Iterator[Fault | None]:
         pytest.param("latency", 1000, id="latency-1s", marks=LATENCY),
         pytest.param("latency", 3000, id="latency-3s", marks=LATENCY),
         pytest.param("bandwidth", 8, id="bandwidth-8KBps", marks=BANDWIDTH),
+        pytest.param("kernel-bandwidth", 8, id="kernel-bandwidth-8KBps", marks=KERNEL_BANDWIDTH),
+        pytest.param("loss", 1, id="loss-1pct", marks=LOSS),
+        pytest.param("loss", 5, id="loss-5pct", marks=LOSS),
+        pytest.param("loss", 20, id="loss-20pct", marks=LOSS),
     ],
 )
 def test_degraded_link(
     scenario_run: ScenarioFactory, repeat: int, kind: str, amount: float
 ) -> None:
-    case = f"{kind}-{amount:g}{'ms' if kind == 'latency' else 'KBps'}"
+    unit = {"latency": "ms", "loss": "pct"}.get(kind, "KBps")
+    case = f"{kind}-{amount:g}{unit}"
     run = scenario_run(SCENARIO, case, repeat)
     node = run.cluster.edge_nodes[0]
+    run.expect(["notready_flaps", "heartbeat_gap_max_s", "pod_start_s"], [node.name])
     timings = run.cluster.timings
     window = 2 * timings.node_monitor_grace_period_s + timings.node_lease_duration_s
     probe_path = "/apis"  # a few KB of discovery data
@@ -62,7 +77,9 @@ def test_degraded_link(
         workload.namespace(run.cluster.api, "eb-degraded") as ns,
         degrade(node, kind, amount) as fault,
     ):
-        if fault is not None:
+        if kind == "loss":
+            pass  # its effect is checked on the kernel's drop counters at the window's end
+        elif fault is not None:
             # The fault must have an effect: the same request through the link is slower by
             # about the added delay, or by the time the cap needs for its bytes.
             slow_s, _ = run.cluster.probe_link(node.name, probe_path)
@@ -84,4 +101,10 @@ def test_degraded_link(
             "heartbeat_gap_max_s", run.heartbeat_gap_max(node.name, start, end), node=node.name
         )
         run.record("pod_start_s", ready_at - created, node=node.name)
+        if kind == "loss":
+            kernel: Any = node.link.part("kernel")
+            dropped = kernel.dropped_packets()
+            assert dropped > 0 or amount < LOSS_ASSERTED_FROM, (
+                f"{case}: the kernel dropped no packet of the link in {window:.0f}s"
+            )
     run.assert_baseline()

@@ -56,15 +56,28 @@ class Distro(abc.ABC):
         return frozenset()
 
     @classmethod
-    def lacks(cls, ability: Capability | FaultKind, spec: ClusterSpec) -> str | None:
-        """None when the driver has ``ability``; otherwise why not ("" if it never said)."""
+    def link_backends(cls, spec: ClusterSpec) -> frozenset[str]:
+        """The link backends the links of a cluster of ``spec`` are made of."""
+        return frozenset()
+
+    @classmethod
+    def lacks(cls, ability: Capability | FaultKind | str, spec: ClusterSpec) -> str | None:
+        """None when the driver has ``ability`` (a capability, a fault kind, or a link
+        backend as ``"backend:<name>"``); otherwise why not ("" if it never said)."""
+        if isinstance(ability, str) and ability.startswith("backend:"):
+            backend = ability.split(":", 1)[1]
+            if backend in cls.link_backends(spec):
+                return None
+            have = ", ".join(sorted(cls.link_backends(spec))) or "none"
+            return f"its links have no {backend} backend (they have: {have})"
         if isinstance(ability, FaultKind):
             if ability in cls.link_faults(spec):
                 return None
             return f"its links cannot do {ability}"
-        if ability in cls.CAPABILITIES:
+        capability = Capability(ability)
+        if capability in cls.CAPABILITIES:
             return None
-        return cls.LACKS.get(ability, "")
+        return cls.LACKS.get(capability, "")
 
     @abc.abstractmethod
     def up(self) -> None:

@@ -312,6 +312,17 @@ class Link(abc.ABC):
         self.require(kind)
         return self.backend
 
+    def backends(self) -> tuple[str, ...]:
+        """The backends this link is made of (composite links have several)."""
+        return (self.backend,)
+
+    def part(self, backend: str) -> Link:
+        """The part of this link done by ``backend`` (itself, for a single backend), to ask
+        one backend for a fault explicitly; :class:`NotSupportedError` if it has none."""
+        if backend != self.backend:
+            raise NotSupportedError(f"link {self.name} has no {backend} backend: {self!r}")
+        return self
+
     # --- faults ----------------------------------------------------------------------------
 
     def cut(self, mode: CutMode = "blackhole") -> Fault:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bench.errors import FaultError
+from bench.errors import FaultError, NotSupportedError
 from bench.faults.base import CutMode, Direction, Fault, FaultKind, Flap, Link, Listener
 
 
@@ -44,12 +44,15 @@ class CompositeLink(Link):
     def backend_for(self, kind: FaultKind | str) -> str:
         return self.for_kind(kind).backend
 
+    def backends(self) -> tuple[str, ...]:
+        return tuple(link.backend for link in self.links)
+
     def part(self, backend: str) -> Link:
         """The backend link named ``backend`` (e.g. ``"toxiproxy"`` for its own toxics)."""
         for link in self.links:
             if link.backend == backend:
                 return link
-        raise FaultError(f"link {self.name} has no {backend} backend: {self!r}")
+        raise NotSupportedError(f"link {self.name} has no {backend} backend: {self!r}")
 
     # --- faults go to the backend that can do them ------------------------------------------
 

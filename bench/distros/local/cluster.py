@@ -132,6 +132,12 @@ class LocalCluster(Distro):
         return LocalSettings(netns=wanted is not False and reason is None)
 
     @classmethod
+    def link_backends(cls, spec: ClusterSpec) -> frozenset[str]:
+        if local_settings(spec).netns:
+            return frozenset({"kernel", "toxiproxy"})
+        return frozenset({"toxiproxy"})
+
+    @classmethod
     def link_faults(cls, spec: ClusterSpec) -> frozenset[FaultKind]:
         faults = ToxiproxyLinks.faults()
         if local_settings(spec).netns:

@@ -259,6 +259,20 @@ class KernelLink(Link):
             self._deadline = None
             self._installed = LinkState()
 
+    def dropped_packets(self) -> int:
+        """Packets the link's DROP rules (cuts, loss) dropped since its faults last changed,
+        both directions: the evidence that a loss fault bites."""
+        total = 0
+        for chain in (self.cfg.chain_in, self.cfg.chain_out):
+            result = self.run([self.iptables, "-w", "-L", chain, "-v", "-x", "-n"])
+            if not result.ok:
+                continue  # no fault: no chain
+            for line in result.out.splitlines()[2:]:
+                fields = line.split()
+                if len(fields) > 2 and fields[2] == "DROP":
+                    total += int(fields[0])
+        return total
+
     # --- state -----------------------------------------------------------------------------
 
     def _set_down(self, mode: CutMode, down: bool) -> None:
