@@ -111,6 +111,11 @@ def load_conditions(csv_paths: Iterable[Path]) -> dict[str, Conditions]:
     return out
 
 
+#: timings that describe the agent under test, not the conditions of the run: two distros
+#: differ in them by nature, so they never make a comparison "not comparable"
+AGENT_TIMINGS = frozenset({"agent_silent_link_s"})
+
+
 def differences(base: Sequence[Conditions], other: Sequence[Conditions]) -> list[str]:
     """What differs between two groups of runs, as short phrases; [] when comparable.
 
@@ -129,7 +134,7 @@ def differences(base: Sequence[Conditions], other: Sequence[Conditions]) -> list
     timings_a = [c.timings for c in base if c.timings]
     timings_b = [c.timings for c in other if c.timings]
     if timings_a and timings_b:
-        names = sorted({k for t in [*timings_a, *timings_b] for k in t})
+        names = sorted({k for t in [*timings_a, *timings_b] for k in t} - AGENT_TIMINGS)
         for name in names:
             a = {f"{t[name]:g}" for t in timings_a if name in t}
             b = {f"{t[name]:g}" for t in timings_b if name in t}
