@@ -10,11 +10,11 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from bench.errors import NotSupportedError
 from bench.faults.base import FaultKind
-from bench.model import Capability, ClusterSpec, EdgeNode, Timings
+from bench.model import Capability, ClusterSpec, EdgeNode, ProviderSettings, Timings
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -42,6 +42,16 @@ class Distro(abc.ABC):
         """Raise :class:`~bench.errors.ToolError` (or another EdgebenchError saying what to
         supply) if this driver cannot run on this machine."""
         return None
+
+    @classmethod
+    def provider_settings(cls, values: Mapping[str, Any]) -> ProviderSettings:
+        """This provider's settings (``ClusterSpec.provider_settings``) from the resolved
+        settings table (:mod:`bench.settings`)."""
+        return ProviderSettings()
+
+    def run_extra(self) -> dict[str, Any]:
+        """Anything else ``run.json`` should carry about this cluster (under ``extra``)."""
+        return {}
 
     @classmethod
     def link_faults(cls, spec: ClusterSpec) -> frozenset[FaultKind]:

@@ -81,7 +81,8 @@ class Keys:
     def trust(self, address: str, port: int) -> None:
         """Add the host key for ``[address]:port`` to ``known_hosts``."""
         pub = (self.folder / "ssh_host_ed25519_key.pub").read_text().split()[:2]
-        entry = f"[{address}]:{port} {' '.join(pub)}\n"
+        where = address if port == 22 else f"[{address}]:{port}"  # ssh's known_hosts form
+        entry = f"{where} {' '.join(pub)}\n"
         existing = self.known_hosts.read_text() if self.known_hosts.exists() else ""
         if entry not in existing:
             with self.known_hosts.open("a") as f:
