@@ -28,7 +28,6 @@ BACKEND_IPTABLES = {"iptables": ("iptables-nft", "iptables-legacy", "iptables"),
                     "nft": ("iptables-nft",)}  # fmt: skip
 #: besides iptables, what a kernel link runs on the node
 KERNEL_TOOLS = ("ip", "ss", "setsid")
-CHAIN = "EDGEBENCH"
 
 
 class LabCheckError(UsageError):
@@ -149,7 +148,7 @@ def ssh_path_cut(
 
 def cut_rules(node: LabNode, iptables: str, dev: str, mode: str) -> str:
     """The exact commands a cut in ``mode`` installs on ``node`` (KernelLink's rules)."""
-    cfg = LinkConfig(CHAIN, dev or "?", "ebi-lab", iptables, tuple(node.endpoints))
+    cfg = LinkConfig(node.chain, dev or "?", "ebi-lab", iptables, tuple(node.endpoints))
     state = LinkState(cut="blackhole" if mode == "blackhole" else "reset")
     lines = [f"{iptables}-restore -w --noflush <<EOF", iptables_payload(cfg, state).rstrip()]
     lines += ["EOF"]

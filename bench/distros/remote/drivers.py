@@ -234,6 +234,7 @@ class RemoteCluster(Distro):
             HostRunner(self.host(node.name)),
             node.endpoints,
             node.dev,
+            chain=node.chain,
             iptables="iptables-nft" if node.fault_backend == "nft" else None,
             owner_pid=None,  # another machine: only the time bound applies
         )

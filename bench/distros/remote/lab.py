@@ -231,6 +231,9 @@ class LabNode:
     restart_command: str = ""
     #: where the kernel backend's rules go: the node's interface towards the endpoints
     dev: str | None = None
+    #: prefix of the node's two chains (``<chain>-IN``/``-OUT``); unique per machine when
+    #: several lab nodes share one (the default suits one node per machine)
+    chain: str = "EDGEBENCH"
 
     @property
     def restart(self) -> str:
@@ -324,9 +327,15 @@ def _endpoint(doc: _Doc, key: str, value: Any) -> Endpoint:
     )
 
 
+def _chain(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,23}", name):
+        raise UsageError(f"{name!r} must be a letter then at most 23 letters, digits, - or _")
+    return name
+
+
 def _node(doc: _Doc, key: str, value: Any, base: Path, distro: str, agent: str) -> LabNode:
     allowed = (*_SSH_KEYS, "name", "endpoints", "fault_backend", "toxiproxy_api", "agent",
-               "restart_command", "dev")  # fmt: skip
+               "restart_command", "dev", "chain")  # fmt: skip
     f = _Fields(doc, key, value, allowed)
     name = f.need("name", str)
     ssh = _ssh(doc, f, base)
@@ -353,6 +362,7 @@ def _node(doc: _Doc, key: str, value: Any, base: Path, distro: str, agent: str) 
         agent=f.get("agent", str, agent) or "",
         restart_command=f.get("restart_command", str, "") or "",
         dev=f.get("dev", str),
+        chain=f.check("chain", lambda: _chain(f.get("chain", str, "EDGEBENCH") or "EDGEBENCH")),
     )
 
 
