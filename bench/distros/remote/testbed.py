@@ -140,3 +140,129 @@ def write_lab(path: Path, document: Mapping[str, Any]) -> Path:
     )
     path.write_text(header + yaml.safe_dump(dict(document), sort_keys=False))
     return path
+
+
+# --- the host lab: a local cluster's nodes reached over SSH on this machine ----------------
+#
+# Until the local provider puts its agents in namespaces, its edge nodes all live on this
+# machine: a lab of them has one sshd (on 127.0.0.2, so the SSH session never shares an
+# address with the nodes' links on 127.0.0.1) and one chain per node, cutting exactly the
+# node's link listeners. Timings are read from the cluster's processes (their command lines).
+
+HOST_LAB_ADDRESS = "127.0.0.2"
+#: flags of the local control plane's processes -> Timings fields
+_PROCESS_FLAGS = {
+    "kube-controller-manager": ("node-monitor-grace-period", "node-monitor-period"),
+    "kube-apiserver": (
+        "default-unreachable-toleration-seconds",
+        "default-not-ready-toleration-seconds",
+    ),
+}
+
+
+def process_timings(pids: Mapping[str, int]) -> dict[str, float]:
+    """The timings the local control plane's processes run with (from /proc/PID/cmdline);
+    the agent side is kubelet's defaults (10 s status, 40 s lease: hollow kubelets fix them)."""
+    from bench.distros.remote.timings import CONTROLLER_FLAGS, find_settings
+
+    found: dict[str, float] = {"node_status_update_period_s": 10.0, "node_lease_duration_s": 40.0}
+    for process, flags in _PROCESS_FLAGS.items():
+        if process not in pids:
+            continue
+        try:
+            cmdline = (
+                Path(f"/proc/{pids[process]}/cmdline").read_bytes().decode().replace("\0", " ")
+            )
+        except OSError:
+            continue
+        found.update(find_settings(cmdline, {f: CONTROLLER_FLAGS[f] for f in flags}))
+    return found
+
+
+def host_lab(cluster: str, out: Path) -> tuple[Path, int]:
+    """Write ``out``, a lab of the running local cluster ``cluster``; start its sshd (detached,
+    pid in the cluster's state dir: ``stop_host_lab`` stops it). Returns the lab and sshd pid."""
+
+    from bench.distros.remote.sshd import free_port
+    from bench.distros.state import StateDir
+
+    state = StateDir(cluster)
+    recorded = state.read()
+    if recorded is None:
+        raise ClusterError(f"no local cluster named {cluster!r}; start one with edgebench up")
+    folder = state.path / "ssh"
+    keys = Keys(folder).make()
+    sshd = Sshd(folder, keys, HOST_LAB_ADDRESS, free_port(HOST_LAB_ADDRESS), name="sshd-lab")
+    sshd.start()
+    (folder / "sshd.pid").write_text(str(sshd.pid))
+    config = folder / "ssh_config"
+    config.write_text(f"Host *\n  BindAddress {HOST_LAB_ADDRESS}\n")
+    nodes = []
+    for name, links in recorded.get("links", {}).items():
+        ports = sorted({int(listen.rsplit(":", 1)[1]) for listen in links.values()})
+        nodes.append(
+            {
+                "name": name,
+                "host": f"ssh://root@{HOST_LAB_ADDRESS}:{sshd.port}",
+                "identity_file": str(keys.client_key),
+                "known_hosts": str(keys.known_hosts),
+                "ssh_config": str(config),
+                "dev": "lo",
+                "chain": f"EBLAB-{name}"[:24],
+                "endpoints": [{"address": "127.0.0.1", "ports": ports}],
+            }
+        )
+    doc = {
+        "distro": recorded["distro"],
+        "kubeconfig": recorded["kubeconfig"],
+        "runtime": "fake",
+        "nodes": nodes,
+        "timings": process_timings(recorded.get("pids", {})),
+    }
+    write_lab(out, doc)
+    return out, int(sshd.pid or 0)
+
+
+def stop_host_lab(cluster: str) -> bool:
+    """Stop the host lab's sshd of ``cluster`` (True if one was running)."""
+    import os
+    import signal
+
+    from bench.distros.state import StateDir
+
+    pid_file = StateDir(cluster).path / "ssh" / "sshd.pid"
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text())
+    pid_file.unlink()
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.distros.remote.testbed",
+        description="a lab file (and its sshd) for a running local cluster",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("host-lab", help="start the sshd and write the lab file")
+    up.add_argument("cluster")
+    up.add_argument("--out", type=Path, required=True)
+    stop = sub.add_parser("stop", help="stop the host lab's sshd")
+    stop.add_argument("cluster")
+    args = parser.parse_args(argv)
+    if args.command == "host-lab":
+        path, pid = host_lab(args.cluster, args.out)
+        print(f"wrote {path}; sshd pid {pid} (stop: python -m bench.distros.remote.testbed stop "
+              f"{args.cluster})")  # fmt: skip
+        return 0
+    return 0 if stop_host_lab(args.cluster) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -55,7 +55,7 @@ def find_settings(text: str, keys: Mapping[str, str]) -> dict[str, float]:
     ``key=V`` (k3s ``kube-controller-manager-arg``) or YAML ``key: V``; the last one wins."""
     found: dict[str, float] = {}
     for key, name in keys.items():
-        pattern = re.compile(rf"(?<![\w-]){re.escape(key)}(?:\s*[:=]\s*|\s+)\"?([\w.]+)")
+        pattern = re.compile(rf"(?<![\w]){re.escape(key)}(?:\s*[:=]\s*|\s+)\"?([\w.]+)")
         for match in pattern.finditer(text):
             value = parse_duration(match.group(1))
             if value is not None:
