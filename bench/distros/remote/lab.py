@@ -6,8 +6,8 @@
 
 The YAML is composed (not just loaded) so every value keeps its line: an error names the file,
 the line and the key, ``lab.yaml:12: nodes[1].endpoints[0].ports[0]: 70000 is not 1..65535``.
-Secrets never go in the file: a password in a host spec is refused, a dcmanager password is
-named by the environment variable that holds it.
+Secrets never go in the file: a password in a host spec is refused; dcmanager's credentials
+come from the system controller's own ``openrc``.
 """
 
 from __future__ import annotations
@@ -247,8 +247,6 @@ class SystemController:
     ssh: SshTarget
     subcloud: str
     openrc: str = "/etc/platform/openrc"
-    #: environment variable holding the keystone password, if openrc does not set it
-    password_env: str | None = None
 
 
 @dataclass(frozen=True)
@@ -411,12 +409,11 @@ def parse_lab(text: str, path: Path) -> Lab:
     controller = None
     if f.value.get("system_controller") is not None:
         sf = _Fields(doc, "system_controller", f.value["system_controller"],
-                     (*_SSH_KEYS, "subcloud", "openrc", "password_env"))  # fmt: skip
+                     (*_SSH_KEYS, "subcloud", "openrc"))  # fmt: skip
         controller = SystemController(
             ssh=_ssh(doc, sf, base),
             subcloud=sf.need("subcloud", str),
             openrc=sf.get("openrc", str, "/etc/platform/openrc") or "/etc/platform/openrc",
-            password_env=sf.get("password_env", str),
         )
     return Lab(
         path=path,
