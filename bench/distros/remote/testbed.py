@@ -108,6 +108,7 @@ def lab_document(
         "distro": distro,
         "kubeconfig": str(kubeconfig),
         "runtime": "fake",
+        "agent": "",  # hollow agents: no service to restart (restart_commands may name one)
         "nodes": [
             {
                 "name": node.name,
@@ -216,6 +217,7 @@ def host_lab(cluster: str, out: Path) -> tuple[Path, int]:
         "distro": recorded["distro"],
         "kubeconfig": recorded["kubeconfig"],
         "runtime": "fake",
+        "agent": "",  # the cluster's agents are the harness's processes: no service to restart
         "nodes": nodes,
         "timings": process_timings(recorded.get("pids", {})),
     }
