@@ -57,6 +57,16 @@ def link(ns: NodeNamespace, echo: EchoServer) -> Iterator[KernelLink]:
     assert "EDGEBENCH-IN" not in rules and "EDGEBENCH-OUT" not in rules
     assert " eb0: " not in ns.run(["tc", "qdisc", "show"]).out
     assert link.cfg.ifb not in ns.run(["ip", "-o", "link"]).out
+    # no process left in the namespace: the dead-man timer and its sleep are gone
+    deadline = time.monotonic() + 2
+    while ns_pids(ns) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ns_pids(ns) == []
+
+
+def ns_pids(ns: NodeNamespace) -> list[str]:
+    out = subprocess.run(["ip", "netns", "pids", ns.name], capture_output=True, text=True).stdout
+    return out.split()
 
 
 def established(ns: NodeNamespace, port: int) -> list[str]:
@@ -129,7 +139,7 @@ def test_a_flap_alternates_and_ends_up(
         flap.wait(10)
         assert [state for _, _, state in flap.transitions] == ["down", "up", "down", "up"]
         assert _reachable(ns, echo)
-    assert link.deadman.pid is None  # the last up disarmed the timer
+    assert not link.deadman.armed  # the last up disarmed the timer
 
 
 def test_a_cut_touches_only_its_endpoints(ns: NodeNamespace, link: KernelLink) -> None:
@@ -340,7 +350,7 @@ def test_dead_man_timer_fires_after_hold_plus_margin(
             assert time.monotonic() - start >= 1.9  # not before hold + margin (2 s)
             # the next change notices, re-installs the whole state (the cut too) and re-arms
             with link.loss(1):
-                assert link.deadman.fired and link.deadman.pid is not None
+                assert link.deadman.fired and link.deadman.armed
                 assert not _reachable(ns, echo)
     finally:
         link.restore()

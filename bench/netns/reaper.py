@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bench.faults.kernel.deadman import MARKER
+from bench.faults.kernel.deadman import FIRING, WAITING
 from bench.faults.kernel.rules import TC_HANDLE
 from bench.netns.names import (
     LINK_PREFIXES,
@@ -57,7 +57,7 @@ def deadman_processes() -> list[str]:
         except OSError:
             continue
         words = [a.decode(errors="replace") for a in argv if a]
-        marks = [w for w in words if w.startswith(f"{MARKER}:")]
+        marks = [w for w in words if w.startswith((WAITING, FIRING))]
         if marks:
             found.append(f"dead-man timer pid {proc.name} ({marks[0]})")
     return found

@@ -22,6 +22,7 @@ import hashlib
 import logging
 import os
 import shlex
+import time
 from collections.abc import Sequence
 from typing import Literal, cast
 
@@ -35,7 +36,7 @@ from bench.faults.base import (
     Link,
     non_negative,
 )
-from bench.faults.kernel.deadman import DeadMan
+from bench.faults.kernel.deadman import DeadMan, claim_script
 from bench.faults.kernel.rules import (
     Endpoint,
     LinkConfig,
@@ -146,6 +147,7 @@ class KernelLink(Link):
         self._faults: list[KernelFault] = []
         self._cut: CutMode | None = None
         self._installed = LinkState()
+        self._deadline: float | None = None  # monotonic: when the armed timer fires
 
     def __repr__(self) -> str:
         return f"<KernelLink {self.name} dev={self.cfg.dev} via {self.iptables}>"
@@ -246,14 +248,15 @@ class KernelLink(Link):
         with self._lock:
             self._faults.clear()
             self._cut = None
-            script = "\n".join([self.deadman.disarm_lines(), teardown_script(self.cfg)])
+            script = "\n".join([claim_script(self.deadman.tag, None), teardown_script(self.cfg)])
             try:
                 result = self.run(["sh", "-c", script])
                 if not result.ok:
                     log.warning("restoring kernel link %s: %s", self.name, result.explain())
             except Exception as e:  # teardown never raises
                 log.warning("restoring kernel link %s failed: %s", self.name, e)
-            self.deadman.pid = None
+            self.deadman.armed = False
+            self._deadline = None
             self._installed = LinkState()
 
     # --- state -----------------------------------------------------------------------------
@@ -294,18 +297,19 @@ class KernelLink(Link):
         return LinkState(cut=self._cut, losses=losses, egress=shapes["out"], ingress=shapes["in"])
 
     def _sync(self, kill: bool = False) -> None:
-        """Install the current state in one shell round trip."""
+        """Install the current state in one shell round trip (see :mod:`.deadman`)."""
         with self._lock:
             new = self.state()
             ipt = shlex.quote(self.iptables)
             cfg = self.cfg
+            jump_missing = f"! {ipt} -w -C OUTPUT -j {cfg.chain_out} 2>/dev/null"
             lines = [
+                self.deadman.claim_lines(jump_missing),
                 f"{ipt}-restore -w --noflush <<'EDGEBENCH_IPT' || exit 1",
                 iptables_payload(cfg, new).rstrip("\n"),
                 "EDGEBENCH_IPT",
             ]
             if not new.empty:
-                # -C first: jumps stay single, and come back if a dead-man timer removed them.
                 for parent, chain in (("INPUT", cfg.chain_in), ("OUTPUT", cfg.chain_out)):
                     lines.append(
                         f"{ipt} -w -C {parent} -j {chain} 2>/dev/null"
@@ -313,36 +317,34 @@ class KernelLink(Link):
                     )
             if (new.egress, new.ingress) != (self._installed.egress, self._installed.ingress):
                 lines.append(shaping_script(cfg, new))
+            elif new.shaped:  # a timer that fired removed the shaping too
+                lines.append(f'if [ "$fired" = 1 ]; then\n{shaping_script(cfg, new)}\nfi')
             if kill:
                 lines += [f"ss -K -tn {k} >/dev/null 2>&1" for k in kill_filters(cfg.endpoints)]
-            armed = self.deadman.pid
-            arm = self.deadman.arm_prefix(
-                teardown_script(cfg), self.hold_s, self.margin_s, self.owner_pid, self.poll_s
-            )
-            if new.empty and armed is not None:
-                lines.append(self.deadman.disarm_lines())
-            elif not new.empty and armed is None:
-                lines.append(arm)
-            elif not new.empty and armed is not None:
-                # still armed? (a timer that fired has torn the link down: re-arm it)
-                lines.append(f"{self.deadman.alive_test()} || {{ echo fired; {arm}; }}")
+            now = time.monotonic()
+            if not self.deadman.armed or self._deadline is None:
+                self._deadline = now + self.hold_s + self.margin_s
+            if not new.empty:
+                left = max(1.0, self._deadline - now)
+                lines.append(
+                    self.deadman.arm_lines(teardown_script(cfg), left, self.owner_pid, self.poll_s)
+                )
             result = self.run(["sh", "-c", "\n".join(lines)])
             if not result.ok:
                 raise FaultError(
                     f"kernel link {self.name}: installing {new} failed: {result.explain()}"
                 )
             self._installed = new
-            words = result.out.split()
-            if "fired" in words or "gone" in words:
+            if "fired" in result.out.split():
                 self.deadman.fired = True
+                self._deadline = now + self.hold_s + self.margin_s
                 log.warning(
                     "the dead-man timer of link %s fired before its faults were removed "
-                    "(hold_s=%s, margin_s=%s): the link was restored early",
+                    "(hold_s=%s, margin_s=%s): the link was restored early; re-installed",
                     self.name,
                     self.hold_s,
                     self.margin_s,
                 )
+            self.deadman.armed = not new.empty
             if new.empty:
-                self.deadman.pid = None
-            elif armed is None or "fired" in words:
-                self.deadman.armed_from(result)
+                self._deadline = None
