@@ -90,7 +90,7 @@ def test_a_good_lab_file_is_typed_with_defaults() -> None:
             GOOD.replace("    agent: k3s", "    agnet: k3s"),
             "/labs/lab.yaml:17: nodes[1].agnet: unknown key; valid keys here: agent, chain, "
             "connect_timeout_s, dev, endpoints, fault_backend, host, identity_file, jump_host, "
-            "known_hosts, name, restart_command, ssh_config, sudo, toxiproxy_api",
+            "known_hosts, name, pods_url, restart_command, ssh_config, sudo, toxiproxy_api",
         ),
         (
             GOOD.replace("  - name: pi-2\n", "  - name: pi-1\n"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.distros.remote.drivers import parse_crictl_pods
+from bench.distros.remote.drivers import parse_agent_pods, parse_crictl_pods
 from bench.distros.remote.timings import (
     AGENT_KEYS,
     CONTROLLER_FLAGS,
@@ -101,3 +101,18 @@ CRICTL = """{"items": [
 
 def test_crictl_pods_become_the_edge_view() -> None:
     assert parse_crictl_pods(CRICTL) == {"eb-x/app-1": "Running", "eb-x/app-2": "NotReady"}
+
+
+AGENT_PODS = """{"kind": "PodList", "items": [
+ {"metadata": {"name": "app-1", "namespace": "eb-x"}, "status": {"phase": "Pending"}},
+ {"metadata": {"name": "app-2", "namespace": "eb-x"}, "status": {"phase": "Succeeded"}},
+ {"metadata": {"name": "app-3", "namespace": "eb-x"}, "status": {}}
+]}"""
+
+
+def test_an_agents_read_only_pods_become_the_edge_view() -> None:
+    assert parse_agent_pods(AGENT_PODS) == {
+        "eb-x/app-1": "Running",
+        "eb-x/app-2": "Succeeded",
+        "eb-x/app-3": "Running",
+    }

@@ -82,7 +82,7 @@ class RemoteCluster(Distro):
     #: how the node's container runtime is asked (``crictl`` or ``k3s crictl``)
     CRICTL: ClassVar[str] = "crictl"
     LACKS: ClassVar[Mapping[Capability, str]] = {
-        Capability.EDGE_POD_VIEW: "the lab says runtime: fake (no crictl on its nodes)",
+        Capability.EDGE_POD_VIEW: "the lab says runtime: fake and names no pods_url per node",
         Capability.REAL_RUNTIME: "the lab says runtime: fake",
         Capability.AGENT_RESTART: "a lab node has no agent service nor restart_command",
         Capability.REBOOT: "node reboots over SSH are not implemented by the remote provider yet",
@@ -109,6 +109,8 @@ class RemoteCluster(Distro):
         caps: set[Capability] = set()
         if lab.runtime == "real":
             caps |= {Capability.EDGE_POD_VIEW, Capability.REAL_RUNTIME}
+        elif all(node.pods_url for node in lab.nodes):
+            caps.add(Capability.EDGE_POD_VIEW)
         if all(node.restart for node in lab.nodes):
             caps.add(Capability.AGENT_RESTART)
         return frozenset(caps)
@@ -193,6 +195,12 @@ class RemoteCluster(Distro):
     def edge_pods(self, node: str) -> dict[str, str]:
         """Pods as the node's runtime has them (``crictl pods``): a ready sandbox whose
         containers run counts as ``Running``."""
+        url = self.lab.node(node).pods_url
+        if self.lab.runtime != "real" and url:
+            answer = self.host(node).run("curl -fsS --max-time 5 %s", url)
+            if not answer.succeeded:
+                raise ClusterError(f"the agent of {node} does not answer on {url}: {answer.stderr}")
+            return parse_agent_pods(answer.stdout)
         if self.lab.runtime != "real":
             return super().edge_pods(node)
         result = self.host(node).run(f"{self.CRICTL} pods -o json")
@@ -269,6 +277,23 @@ class RemoteCluster(Distro):
 
 
 _PROBED: dict[tuple[Path, str], frozenset[FaultKind]] = {}
+
+
+def parse_agent_pods(text: str) -> dict[str, str]:
+    """A kubelet read-only ``/pods`` listing to ``ns/name -> phase``: the agent keeps running
+    every pod it holds, also offline, so a held pod counts as ``Running`` unless it finished
+    (the same reading as the local provider's)."""
+    try:
+        items = json.loads(text).get("items") or []
+    except (json.JSONDecodeError, AttributeError) as exc:
+        raise ClusterError(f"the agent's /pods gave no JSON: {exc}") from None
+    view = {}
+    for pod in items:
+        phase = (pod.get("status") or {}).get("phase", "Unknown")
+        meta = pod.get("metadata") or {}
+        key = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+        view[key] = phase if phase in ("Succeeded", "Failed") else "Running"
+    return view
 
 
 def parse_crictl_pods(text: str) -> dict[str, str]:

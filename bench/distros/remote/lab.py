@@ -234,6 +234,9 @@ class LabNode:
     #: prefix of the node's two chains (``<chain>-IN``/``-OUT``); unique per machine when
     #: several lab nodes share one (the default suits one node per machine)
     chain: str = "EDGEBENCH"
+    #: a kubelet-style read-only ``/pods`` URL of the agent, fetched on the node (``curl``):
+    #: the edge pod view of agents without a container runtime (the local lab's hollow ones)
+    pods_url: str | None = None
 
     @property
     def restart(self) -> str:
@@ -333,7 +336,7 @@ def _chain(name: str) -> str:
 
 def _node(doc: _Doc, key: str, value: Any, base: Path, distro: str, agent: str) -> LabNode:
     allowed = (*_SSH_KEYS, "name", "endpoints", "fault_backend", "toxiproxy_api", "agent",
-               "restart_command", "dev", "chain")  # fmt: skip
+               "restart_command", "dev", "chain", "pods_url")  # fmt: skip
     f = _Fields(doc, key, value, allowed)
     name = f.need("name", str)
     ssh = _ssh(doc, f, base)
@@ -360,6 +363,7 @@ def _node(doc: _Doc, key: str, value: Any, base: Path, distro: str, agent: str) 
         agent=f.get("agent", str, agent) or "",
         restart_command=f.get("restart_command", str, "") or "",
         dev=f.get("dev", str),
+        pods_url=f.get("pods_url", str),
         chain=f.check("chain", lambda: _chain(f.get("chain", str, "EDGEBENCH") or "EDGEBENCH")),
     )
 

@@ -180,6 +180,21 @@ def process_timings(pids: Mapping[str, int]) -> dict[str, float]:
     return found
 
 
+def _pods_url(pid: int | None) -> dict[str, str]:
+    """The agent's read-only ``/pods`` URL, from its command line (hollow kubelet or edge)."""
+    if pid is None:
+        return {}
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    except OSError:
+        return {}
+    for arg in cmdline:
+        for flag in ("--kubelet-read-only-port=", "--readonly-port="):
+            if arg.startswith(flag) and arg[len(flag) :].isdigit():
+                return {"pods_url": f"http://127.0.0.1:{arg[len(flag) :]}/pods"}
+    return {}
+
+
 def host_lab(cluster: str, out: Path) -> tuple[Path, int]:
     """Write ``out``, a lab of the running local cluster ``cluster``; start its sshd (detached,
     pid in the cluster's state dir: ``stop_host_lab`` stops it). Returns the lab and sshd pid."""
@@ -199,6 +214,7 @@ def host_lab(cluster: str, out: Path) -> tuple[Path, int]:
     config = folder / "ssh_config"
     config.write_text(f"Host *\n  BindAddress {HOST_LAB_ADDRESS}\n")
     nodes = []
+    pids = recorded.get("pids", {})
     for name, links in recorded.get("links", {}).items():
         ports = sorted({int(listen.rsplit(":", 1)[1]) for listen in links.values()})
         nodes.append(
@@ -211,6 +227,7 @@ def host_lab(cluster: str, out: Path) -> tuple[Path, int]:
                 "dev": "lo",
                 "chain": f"EBLAB-{name}"[:24],
                 "endpoints": [{"address": "127.0.0.1", "ports": ports}],
+                **_pods_url(pids.get(f"agent-{name}")),
             }
         )
     doc = {
