@@ -32,7 +32,7 @@ from bench.distros.remote.timings import (
     kubernetes_defaults,
     read_texts,
 )
-from bench.errors import ClusterError, NotSupportedError, UsageError
+from bench.errors import ClusterError, EdgebenchError, NotSupportedError, UsageError
 from bench.faults.base import FaultKind
 from bench.model import Capability, ClusterSpec, EdgeNode, ProviderSettings, Timings
 from bench.settings import remote_needs_lab
@@ -129,19 +129,25 @@ class RemoteCluster(Distro):
 
     @classmethod
     def link_faults(cls, spec: ClusterSpec) -> frozenset[FaultKind]:
-        """What every node's backend can do; a kernel link's tc/netem is known only on the
-        node, so bandwidth and latency are claimed only when the lab was checked in this
-        process (``up()``): cases needing them are skipped at collection, never failed."""
+        """What every node's link can do: bandwidth needs tc and ifb, latency netem, on the
+        node (probed once over SSH); a node that cannot be probed gets the iptables faults
+        only, and ``up()`` then says what is wrong with it."""
         try:
             lab = lab_of(spec, cls.name)
         except UsageError:
             return frozenset()
-        kinds = set(KERNEL_FAULTS)
+        kinds = set(KERNEL_FAULTS) | {FaultKind.BANDWIDTH, FaultKind.LATENCY}
         for node in lab.nodes:
             if node.fault_backend not in ("iptables", "nft"):
                 return frozenset()
-            probed = _PROBED.get((lab.path.resolve(), node.name))
-            kinds &= probed if probed is not None else KERNEL_FAULTS
+            key = (lab.path.resolve(), node.name)
+            if key not in _PROBED:
+                try:
+                    _PROBED[key] = _link_for(node).capabilities()  # the constructor probes
+                except EdgebenchError as exc:
+                    log.warning("probing the link of lab node %s: %s", node.name, exc)
+                    _PROBED[key] = KERNEL_FAULTS
+            kinds &= _PROBED[key]
         return frozenset(kinds)
 
     # --- what suites use --------------------------------------------------------------
@@ -230,22 +236,7 @@ class RemoteCluster(Distro):
             self._links[node.name] = self._make_link(node)
 
     def _make_link(self, node: LabNode) -> KernelLink:
-        from bench.faults.kernel import KernelLink
-
-        if node.fault_backend not in ("iptables", "nft"):
-            raise NotSupportedError(
-                f"lab node {node.name}: fault_backend {node.fault_backend} is not driven by the "
-                "remote provider yet; use iptables (or nft)"
-            )
-        link = KernelLink(
-            node.name,
-            HostRunner(self.host(node.name)),
-            node.endpoints,
-            node.dev,
-            chain=node.chain,
-            iptables="iptables-nft" if node.fault_backend == "nft" else None,
-            owner_pid=None,  # another machine: only the time bound applies
-        )
+        link = _link_for(node, self.host(node.name))
         _PROBED[(self.lab.path.resolve(), node.name)] = link.capabilities()
         return link
 
@@ -277,6 +268,26 @@ class RemoteCluster(Distro):
 
 
 _PROBED: dict[tuple[Path, str], frozenset[FaultKind]] = {}
+
+
+def _link_for(node: LabNode, host: Host | None = None) -> KernelLink:
+    """The node's kernel link, its commands sent over SSH (the constructor probes the node)."""
+    from bench.faults.kernel import KernelLink
+
+    if node.fault_backend not in ("iptables", "nft"):
+        raise NotSupportedError(
+            f"lab node {node.name}: fault_backend {node.fault_backend} is not driven by the "
+            "remote provider yet; use iptables (or nft)"
+        )
+    return KernelLink(
+        node.name,
+        HostRunner(host or node.ssh.host()),
+        node.endpoints,
+        node.dev,
+        chain=node.chain,
+        iptables="iptables-nft" if node.fault_backend == "nft" else None,
+        owner_pid=None,  # another machine: only the time bound applies
+    )
 
 
 def parse_agent_pods(text: str) -> dict[str, str]:
