@@ -183,6 +183,8 @@ SETTINGS: tuple[Setting, ...] = (
             label="cut mode"),
     Setting("netns", "edge nodes in their own network namespaces", None, _parse_bool,
             kind="flag", shown_default="when possible"),
+    Setting("lab", "lab file of an existing cluster reached over SSH (--provider=remote; "
+            "docs/labs.md)", None, Path, metavar="LAB", shown_default="none"),
 )  # fmt: skip
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
@@ -240,7 +242,20 @@ def resolve(
         values[name] = value
     if "distro" in values:
         values["provider"] = check_driver(values["distro"], values.get("provider"))
+        if values["provider"] == "remote" and "lab" in values and values["lab"] is None:
+            raise UsageError(remote_needs_lab(values["distro"]))
     return values
+
+
+def remote_needs_lab(distro: str) -> str:
+    """What to say when a distro runs on the remote provider without a lab file."""
+    return (
+        f"distro {distro!r} runs against a cluster you already have: "
+        f"pytest suites/ --distro={distro} --provider=remote --lab lab.yaml "
+        "(lab file: docs/labs.md; check it with edgebench lab check lab.yaml), "
+        f"or --distro={distro} --provider=docker to start it in containers on this machine "
+        "where the docker provider is installed"
+    )
 
 
 def check_driver(distro: str, provider: str | None) -> str:

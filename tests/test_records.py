@@ -220,3 +220,33 @@ def test_event_journal_columns(tmp_path: Path) -> None:
     df = pd.read_csv(tmp_path / "events.csv")
     assert tuple(df.columns) == EVENT_COLUMNS
     assert df["value"].iloc[0] == False  # noqa: E712 - pandas parses the text
+
+
+def test_lab_secrets_never_reach_results(tmp_path: Path) -> None:
+    """SSH keys, passwords and dcmanager tokens, as they could appear in a remote run."""
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    private = key.read_text()
+    fernet = "gAAAAABnXkQ1c2VjcmV0LWtleXN0b25lLXRva2VuLXZhbHVl"
+    texts = {
+        private: "-----BEGIN OPENSSH PRIVATE KEY-----",
+        "ssh://admin:hunter22@10.0.0.5:22 is unreachable": "hunter22",
+        "sshpass -p 'hunter22' ssh -o User=root 10.0.0.5": "hunter22",
+        "dcmanager --os-password hunter22 subcloud show subcloud1": "hunter22",
+        "export OS_PASSWORD=hunter22; . /etc/platform/openrc": "hunter22",
+        f"X-Auth-Token: {fernet}": fernet,
+        f"keystone issued {fernet}": fernet,
+    }
+    rec = Recorder(tmp_path, CTX)
+    for i, text in enumerate(texts):
+        rec.record(scenario="s", case="c", metric_name="detect_s", value=float(i), note=text)
+    info = RunInfo(tmp_path, CTX, command_line=["pytest", "--lab", "lab.yaml"])
+    info.extra["error"] = "\n".join(texts)
+    info.finish()
+    for name in ("measurements.csv", "run.json"):
+        written = (tmp_path / name).read_text()
+        for secret in texts.values():
+            assert secret not in written, (name, secret)
+        assert "AAAAC3NzaC1lZDI1NTE5" not in written  # the key's body
+    assert redact("ssh://admin:hunter22@10.0.0.5:22") == "ssh://admin:<redacted>@10.0.0.5:22"
+    assert redact("ssh://root@10.0.0.5:22 --distro=k3s") == "ssh://root@10.0.0.5:22 --distro=k3s"

@@ -40,7 +40,11 @@ def test_every_setting_has_an_env_var_help_and_a_unique_flag() -> None:
 @pytest.mark.parametrize(
     ("given", "env", "message"),
     [
-        ({"distro": "k3z"}, {}, "--distro: unknown distro 'k3z'; valid distros: kubeedge, kwok"),
+        (
+            {"distro": "k3z"},
+            {},
+            "--distro: unknown distro 'k3z'; valid distros: k3s, kubeedge, kwok",
+        ),
         ({}, {"EDGEBENCH_DISTRO": "k3z"}, "EDGEBENCH_DISTRO: unknown distro 'k3z'"),
         ({"edge_nodes": "0"}, {}, "--edge-nodes: must be between 1 and 500, got 0"),
         ({}, {"EDGEBENCH_EDGE_NODES": "0"}, "EDGEBENCH_EDGE_NODES: must be between 1 and 500"),
@@ -149,7 +153,7 @@ def test_each_session_gets_its_own_cluster_name(plugin: pytest.Pytester) -> None
     [
         (["--help"], pytest.ExitCode.OK, ""),
         (["--collect-only"], pytest.ExitCode.OK, ""),
-        (["--distro=k3z"], pytest.ExitCode.USAGE_ERROR, "*valid distros: kubeedge, kwok*"),
+        (["--distro=k3z"], pytest.ExitCode.USAGE_ERROR, "*valid distros: k3s, kubeedge, kwok*"),
         (["--edge-nodes=0"], pytest.ExitCode.USAGE_ERROR, "*between 1 and 500*"),
         (["--cut=drop"], pytest.ExitCode.USAGE_ERROR, "*valid cut modes: blackhole, reset*"),
     ],
@@ -193,7 +197,7 @@ def test_edgebench_up_options_come_from_the_table(capsys: pytest.CaptureFixture[
         assert flag in out
     assert "EDGEBENCH_EDGE_NODES" in out and "default edgebench" in out
     assert main(["up", "--distro", "k3z"]) == 2
-    assert "valid distros: kubeedge, kwok, vanilla" in capsys.readouterr().err
+    assert "valid distros: k3s, kubeedge, kwok, starlingx, vanilla" in capsys.readouterr().err
     assert main(["up", "--edge-nodes", "0"]) == 2
 
 
@@ -215,3 +219,16 @@ def test_report_and_compare_find_run_ids_under_the_results_dir(
     monkeypatch.delenv("EDGEBENCH_RESULTS_DIR")
     assert main(["compare", "base.csv", "new-run"]) == 2  # results/new-run does not exist
     assert "new-run" in capsys.readouterr().err
+
+
+def test_k3s_without_a_lab_says_how_to_run_it() -> None:
+    with pytest.raises(UsageError) as info:
+        settings.resolve({"distro": "k3s"}, {})
+    assert str(info.value) == (
+        "distro 'k3s' runs against a cluster you already have: pytest suites/ --distro=k3s "
+        "--provider=remote --lab lab.yaml (lab file: docs/labs.md; check it with edgebench lab "
+        "check lab.yaml), or --distro=k3s --provider=docker to start it in containers on this "
+        "machine where the docker provider is installed"
+    )
+    values = settings.resolve({"distro": "k3s", "lab": "lab.yaml"}, {})
+    assert (values["provider"], values["lab"]) == ("remote", Path("lab.yaml"))

@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "bench.build.tools",
     "bench.cli.cluster",
     "bench.cli.node",
+    "bench.cli.lab",
     "bench.results.report",
     "bench.results.compare",
     "bench.results.versus",

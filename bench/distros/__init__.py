@@ -19,8 +19,18 @@ DRIVERS: dict[tuple[str, str], str] = {
     ("kwok", "local"): "bench.distros.local.kwok:KwokLocal",
     ("vanilla", "local"): "bench.distros.local.vanilla:VanillaLocal",
     ("kubeedge", "local"): "bench.distros.local.kubeedge:KubeEdgeLocal",
+    ("k3s", "remote"): "bench.distros.remote.drivers:K3sRemote",
+    ("kubeedge", "remote"): "bench.distros.remote.drivers:KubeEdgeRemote",
+    ("starlingx", "remote"): "bench.distros.remote.drivers:StarlingXRemote",
+    ("vanilla", "remote"): "bench.distros.remote.drivers:VanillaRemote",
 }
-DEFAULT_PROVIDER: dict[str, str] = {"kwok": "local", "vanilla": "local", "kubeedge": "local"}
+DEFAULT_PROVIDER: dict[str, str] = {
+    "kwok": "local",
+    "vanilla": "local",
+    "kubeedge": "local",
+    "k3s": "remote",
+    "starlingx": "remote",
+}
 DEFAULT_DISTRO = "kwok"
 
 

@@ -50,6 +50,10 @@ class Distro(abc.ABC):
         here, saying what is needed and what runs without it."""
         return ProviderSettings()
 
+    def run_extra(self) -> dict[str, Any]:
+        """Anything else ``run.json`` should carry about this cluster (under ``extra``)."""
+        return {}
+
     @classmethod
     def link_faults(cls, spec: ClusterSpec) -> frozenset[FaultKind]:
         """The fault kinds the links of a cluster of ``spec`` can do."""

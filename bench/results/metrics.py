@@ -79,6 +79,26 @@ _ALL = [
         "lower",
         "last restore of a flapping link to the node Ready and staying Ready (stable)",
     ),
+    # StarlingX distributed cloud: the system controller's view of a subcloud, polled with
+    # ``dcmanager subcloud show`` (bench/distros/remote/starlingx.py)
+    Metric(
+        "subcloud_offline_detect_s",
+        "s",
+        "lower",
+        "link cut to dcmanager reporting the subcloud's availability offline",
+    ),
+    Metric(
+        "subcloud_online_s",
+        "s",
+        "lower",
+        "link restore to dcmanager reporting the subcloud's availability online",
+    ),
+    Metric(
+        "subcloud_resync_s",
+        "s",
+        "lower",
+        "link restore to every endpoint of the subcloud in-sync (statuses in the note)",
+    ),
 ]
 
 METRICS: dict[str, Metric] = {m.name: m for m in _ALL}

@@ -64,6 +64,14 @@ _SECRET_PATTERNS = [
         r"""[^\s"',}]+"""
     ),
 ]
+# Lab access (SSH, StarlingX dcmanager): a password in a URL or given to sshpass, a secret
+# option in a quoted command line, a keystone (Fernet) token.
+_SECRET_PATTERNS += [
+    re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s]+(?=@)"),  # scheme://user:PASSWORD@
+    re.compile(r"(sshpass\s+-p\s*)\S+"),
+    re.compile(r"(?i)(--?[\w-]*(?:password|passwd|token|secret)(?:\s+|=))[^\s-]\S*"),
+    re.compile(r"gAAAAA[A-Za-z0-9_-]{20,}=*"),  # keystone Fernet tokens
+]
 _SECRET_OPTIONS = re.compile(r"(?i)^--?[\w-]*(token|password|kubeconfig|key|secret)\b")
 REDACTED = "<redacted>"
 

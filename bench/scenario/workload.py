@@ -16,6 +16,14 @@ log = logging.getLogger(__name__)
 
 APP_LABEL = "edgebench.io/app"
 IMAGE = "registry.invalid/edgebench/pause:1"  # never pulled: fake runtimes run nothing
+_image = IMAGE
+
+
+def use_image(image: str | None) -> None:
+    """The image of every workload from now on (a real runtime's, pre-pulled on the nodes:
+    a lab's ``workload_image``); None: back to the fake runtimes' stand-in."""
+    global _image
+    _image = image or IMAGE
 
 
 @contextlib.contextmanager
@@ -39,7 +47,7 @@ def pod_spec(node: str, tolerate_unreachable: bool) -> dict[str, Any]:
         "nodeSelector": {"kubernetes.io/hostname": node},
         "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": 0,
-        "containers": [{"name": "app", "image": IMAGE}],
+        "containers": [{"name": "app", "image": _image, "imagePullPolicy": "IfNotPresent"}],
     }
     if tolerate_unreachable:
         # No tolerationSeconds: bound for as long as the node is unreachable or not ready.
