@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from bench import settings
 from bench.distros import driver_class
@@ -45,6 +46,14 @@ def _up(args: argparse.Namespace) -> int:
     # running cluster must leave that cluster alone, so there is no down() here.
     driver.up()
     print(f"ready in {time.monotonic() - started:.1f}s; every edge node is Ready", file=sys.stderr)
+    if args.lab_out:
+        from bench.distros.local.cluster import LocalCluster
+        from bench.distros.local.lab_export import export_lab
+
+        if not isinstance(driver, LocalCluster):
+            raise UsageError("--lab-out exports a local cluster; use --provider=local")
+        lab = export_lab(driver, Path(args.lab_out))
+        print(f"  lab file: {lab} (pytest suites/ --provider=remote --lab {lab})", file=sys.stderr)
     print(f"  kubectl --kubeconfig {driver.kubeconfig} get nodes", file=sys.stderr)
     print(f"  edgebench down {name}", file=sys.stderr)
     return 0
@@ -90,6 +99,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         UP_SETTINGS,
         flags={"cluster_name": ["--name", "--cluster-name"]},
         defaults=UP_DEFAULTS,
+    )
+    p.add_argument(
+        "--lab-out",
+        metavar="LAB",
+        help="also start an sshd in every node namespace and write a lab file for the remote "
+        "provider (--provider=remote --lab LAB)",
     )
     p.set_defaults(func=_up)
     p = subparsers.add_parser("down", help="stop every process of a cluster and remove its state")

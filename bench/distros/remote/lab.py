@@ -49,6 +49,7 @@ TIMING_KEYS = (
     "node_lease_duration_s",
     "unreachable_toleration_s",
     "not_ready_toleration_s",
+    "agent_silent_link_s",
 )
 T = TypeVar("T")
 
