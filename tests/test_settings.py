@@ -40,7 +40,7 @@ def test_every_setting_has_an_env_var_help_and_a_unique_flag() -> None:
 @pytest.mark.parametrize(
     ("given", "env", "message"),
     [
-        ({"distro": "k3z"}, {}, "--distro: unknown distro 'k3z'; valid distros: kubeedge, kwok"),
+        ({"distro": "k3z"}, {}, "--distro: unknown distro 'k3z'; valid distros: k3s, kubeedge"),
         ({}, {"EDGEBENCH_DISTRO": "k3z"}, "EDGEBENCH_DISTRO: unknown distro 'k3z'"),
         ({"edge_nodes": "0"}, {}, "--edge-nodes: must be between 1 and 500, got 0"),
         ({}, {"EDGEBENCH_EDGE_NODES": "0"}, "EDGEBENCH_EDGE_NODES: must be between 1 and 500"),
@@ -149,7 +149,7 @@ def test_each_session_gets_its_own_cluster_name(plugin: pytest.Pytester) -> None
     [
         (["--help"], pytest.ExitCode.OK, ""),
         (["--collect-only"], pytest.ExitCode.OK, ""),
-        (["--distro=k3z"], pytest.ExitCode.USAGE_ERROR, "*valid distros: kubeedge, kwok*"),
+        (["--distro=k3z"], pytest.ExitCode.USAGE_ERROR, "*valid distros: k3s, kubeedge, kwok*"),
         (["--edge-nodes=0"], pytest.ExitCode.USAGE_ERROR, "*between 1 and 500*"),
         (["--cut=drop"], pytest.ExitCode.USAGE_ERROR, "*valid cut modes: blackhole, reset*"),
     ],
@@ -193,7 +193,7 @@ def test_edgebench_up_options_come_from_the_table(capsys: pytest.CaptureFixture[
         assert flag in out
     assert "EDGEBENCH_EDGE_NODES" in out and "default edgebench" in out
     assert main(["up", "--distro", "k3z"]) == 2
-    assert "valid distros: kubeedge, kwok, vanilla" in capsys.readouterr().err
+    assert "valid distros: k3s, kubeedge, kwok, vanilla" in capsys.readouterr().err
     assert main(["up", "--edge-nodes", "0"]) == 2
 
 

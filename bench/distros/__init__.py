@@ -19,8 +19,14 @@ DRIVERS: dict[tuple[str, str], str] = {
     ("kwok", "local"): "bench.distros.local.kwok:KwokLocal",
     ("vanilla", "local"): "bench.distros.local.vanilla:VanillaLocal",
     ("kubeedge", "local"): "bench.distros.local.kubeedge:KubeEdgeLocal",
+    ("k3s", "docker"): "bench.distros.docker.k3s:K3sDocker",
 }
-DEFAULT_PROVIDER: dict[str, str] = {"kwok": "local", "vanilla": "local", "kubeedge": "local"}
+DEFAULT_PROVIDER: dict[str, str] = {
+    "kwok": "local",
+    "vanilla": "local",
+    "kubeedge": "local",
+    "k3s": "docker",
+}
 DEFAULT_DISTRO = "kwok"
 
 
