@@ -18,6 +18,7 @@ from bench.errors import EdgebenchError
 _COMMAND_MODULES = (
     "bench.build.tools",
     "bench.cli.cluster",
+    "bench.cli.images",
     "bench.results.report",
     "bench.results.compare",
     "bench.results.versus",
