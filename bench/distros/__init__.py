@@ -20,6 +20,7 @@ DRIVERS: dict[tuple[str, str], str] = {
     ("vanilla", "local"): "bench.distros.local.vanilla:VanillaLocal",
     ("kubeedge", "local"): "bench.distros.local.kubeedge:KubeEdgeLocal",
     ("k3s", "docker"): "bench.distros.docker.k3s:K3sDocker",
+    ("vanilla", "docker"): "bench.distros.docker.vanilla:VanillaDocker",
 }
 DEFAULT_PROVIDER: dict[str, str] = {
     "kwok": "local",

@@ -183,7 +183,8 @@ class K3sDocker(Distro):
         started = time.monotonic()
         self.state.clear()
         self._write_state()
-        net = network.create(self.client, self.spec.name, self.run_id)
+        reaper.reap(self.client)  # what killed sessions left behind
+        net = network.create(self.client, self.spec.name, self.run_id, self.spec.detached)
         subnet, gateway = network.subnet_of(net)
         self._write_state()
         self._server_ip = host_address(subnet, 2)
@@ -324,20 +325,4 @@ class K3sDocker(Distro):
 
     @classmethod
     def teardown(cls, state: StateDir) -> list[str]:
-        return docker_teardown(state)
-
-
-def docker_teardown(state: StateDir) -> list[str]:
-    """``edgebench down NAME`` of a docker-provider cluster: its recorded processes, then
-    every container, network and volume labelled with its name."""
-    state.acquire(adopt_detached=True)
-    stopped = stop_recorded(state)
-    try:
-        client = engine.connect()
-    except EnvironmentUnavailableError as exc:
-        stopped.append(f"(containers not removed: {exc})")
-    else:
-        stopped += reaper.remove(client, state.name)
-        client.close()
-    state.remove()
-    return stopped
+        return reaper.teardown(state)

@@ -23,15 +23,22 @@ ROLE = f"{PREFIX}.role"  # server, agent, network, ...
 MANAGED = f"{PREFIX}.managed"
 
 
-def labels(cluster: str, run_id: str, role: str, owner_pid: int | None = None) -> dict[str, str]:
+#: the owner of a cluster ``edgebench up`` left running: only ``edgebench down`` removes it
+DETACHED = "detached"
+
+
+def labels(
+    cluster: str, run_id: str, role: str, owner_pid: int | None = None, detached: bool = False
+) -> dict[str, str]:
     """The labels of one resource of ``cluster`` made by run ``run_id``, owned by this process
-    (or ``owner_pid``) on this machine."""
+    (or ``owner_pid``) on this machine, or by nobody (``detached``)."""
+    owner = DETACHED if detached else str(owner_pid if owner_pid is not None else os.getpid())
     return {
         MANAGED: "true",
         CLUSTER: cluster,
         RUN_ID: run_id,
         ROLE: role,
-        OWNER_PID: str(owner_pid if owner_pid is not None else os.getpid()),
+        OWNER_PID: owner,
         OWNER_HOST: socket.gethostname(),
     }
 
@@ -51,6 +58,8 @@ def owner_gone(resource_labels: Mapping[str, str], alive: set[int] | None = None
     ``alive`` (for tests) replaces the check of ``/proc``.
     """
     if resource_labels.get(OWNER_HOST) != socket.gethostname():
+        return False
+    if resource_labels.get(OWNER_PID) == DETACHED:
         return False
     try:
         pid = int(resource_labels.get(OWNER_PID, ""))

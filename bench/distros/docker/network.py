@@ -46,7 +46,9 @@ def _used_subnets(client: docker.DockerClient) -> list[str]:
     return used
 
 
-def create(client: docker.DockerClient, cluster: str, run_id: str) -> Network:
+def create(
+    client: docker.DockerClient, cluster: str, run_id: str, detached: bool = False
+) -> Network:
     """The cluster's labelled bridge network on the first free /24."""
     import docker
 
@@ -61,7 +63,7 @@ def create(client: docker.DockerClient, cluster: str, run_id: str) -> Network:
                 network_name(cluster),
                 driver="bridge",
                 ipam=ipam,
-                labels=lbl.labels(cluster, run_id, "network"),
+                labels=lbl.labels(cluster, run_id, "network", detached=detached),
                 check_duplicate=True,
             )
         except docker.errors.APIError as exc:

@@ -11,6 +11,8 @@ from bench.distros.docker import labels as lbl
 if TYPE_CHECKING:
     import docker
 
+    from bench.distros.state import StateDir
+
 
 def remove(
     client: docker.DockerClient, cluster: str | None = None, orphans_only: bool = False
@@ -44,3 +46,24 @@ def remove(
 def reap(client: docker.DockerClient) -> list[str]:
     """Remove every edgebench resource whose owner process no longer runs on this machine."""
     return remove(client, orphans_only=True)
+
+
+def teardown(state: StateDir) -> list[str]:
+    """``edgebench down NAME`` of a docker-provider cluster: the processes its state records
+    (Toxiproxy, a host-side control plane), then every container, network and volume
+    labelled with its name."""
+    from bench.distros.docker import engine
+    from bench.distros.local.cluster import stop_recorded
+    from bench.errors import EnvironmentUnavailableError
+
+    state.acquire(adopt_detached=True)
+    stopped = stop_recorded(state)
+    try:
+        client = engine.connect()
+    except EnvironmentUnavailableError as exc:
+        stopped.append(f"(containers not removed: {exc})")
+    else:
+        stopped += remove(client, state.name)
+        client.close()
+    state.remove()
+    return stopped
