@@ -1,0 +1,166 @@
+"""vanilla/docker for real: hollow kubelets in containers behind their own links, labelled
+resources, and nothing labelled left after a teardown, a SIGINT mid-fault or a SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.distros.docker import engine, labels, reaper
+from bench.distros.docker.vanilla import VanillaDocker
+from bench.model import ClusterSpec
+from bench.observe.watch import ClusterObserver
+from bench.procs import wait_for
+from bench.scenario import workload
+from edgebench_fixtures.cluster import require_available
+
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def leftovers(cluster: str) -> list[str]:
+    """Everything labelled with ``cluster``: ``docker ps -a``, ``network ls``, ``volume ls``."""
+    found = []
+    for kind in (["ps", "-a"], ["network", "ls"], ["volume", "ls"]):
+        out = subprocess.run(
+            ["docker", *kind, "-q", "--filter", f"label={labels.CLUSTER}={cluster}"],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        found += [f"{kind[0]} {x}" for x in out]
+    return found
+
+
+@pytest.fixture(scope="module")
+def vanilla(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VanillaDocker]:
+    require_available(VanillaDocker)
+    spec = ClusterSpec(
+        name="t-vanilla-docker",
+        edge_nodes=2,
+        profile="fast",
+        state_root=tmp_path_factory.mktemp("clusters"),
+    )
+    with VanillaDocker(spec) as cluster:
+        yield cluster
+    assert leftovers(spec.name) == []
+
+
+def test_agents_are_labelled_containers_reaching_only_their_link(vanilla: VanillaDocker) -> None:
+    client = vanilla.client
+    agents = client.containers.list(filters=labels.cluster_filter(vanilla.spec.name))
+    assert sorted(c.labels[f"{labels.PREFIX}.node"] for c in agents) == ["edge-0", "edge-1"]
+    for c in agents:
+        assert c.labels[labels.RUN_ID] == vanilla.run_id
+        assert c.labels[labels.OWNER_PID] == str(os.getpid())
+    for node in vanilla.edge_nodes:
+        (dial,) = node.dial.values()
+        assert dial.startswith(f"{vanilla.gateway}:")  # the link, on the cluster network
+        kubeconfig = (vanilla.state_dir / "nodes" / node.name / "kubeconfig").read_text()
+        assert f"server: https://{dial}" in kubeconfig
+
+
+def test_kubelet_view_survives_a_cut_and_a_container_restart_is_a_reboot(
+    vanilla: VanillaDocker,
+) -> None:
+    with (
+        ClusterObserver(vanilla.api).running() as obs,
+        workload.namespace(vanilla.api, "t-vanilla-docker") as ns,
+    ):
+        workload.pod(vanilla.api, ns, "p", "edge-1")
+        obs.events.wait_for(
+            lambda e: e.kind == "pod" and e.name == f"{ns}/p" and e.ready == "True",
+            timeout=60,
+            what="pod p Ready",
+        )
+        assert vanilla.edge_pods("edge-1").get(f"{ns}/p") == "Running"
+        with vanilla.node("edge-1").link.cut():
+            assert vanilla.edge_pods("edge-1").get(f"{ns}/p") == "Running"  # still held
+            vanilla.restart_agent("edge-1")
+            views: list[dict[str, str]] = []
+
+            def answers() -> bool:
+                try:
+                    views.append(vanilla.edge_pods("edge-1"))
+                except Exception:
+                    return False
+                return True
+
+            wait_for(answers, 60, "the restarted kubelet to answer")
+            assert f"{ns}/p" not in views[-1]  # a reboot without the API: no pods
+        obs.events.wait_for(
+            lambda e: e.kind == "pod" and e.name == f"{ns}/p" and e.ready == "True",
+            timeout=90,
+            what="pod p Ready again after the link came back",
+        )
+
+
+def _fault_active(state_file: Path) -> bool:
+    try:
+        url = json.loads(state_file.read_text()).get("toxiproxy")
+        if not url:
+            return False
+        with urllib.request.urlopen(f"{url}/proxies", timeout=2) as resp:
+            proxies = json.load(resp)
+    except (OSError, ValueError):
+        return False
+    return any(not p["enabled"] or p["toxics"] for p in proxies.values())
+
+
+@pytest.mark.slow
+def test_nothing_labelled_remains_after_sigint_mid_fault(tmp_path: Path) -> None:
+    require_available(VanillaDocker)
+    name = "t-docker-sigint"
+    home = tmp_path / "home"
+    tools = Path(os.environ.get("EDGEBENCH_HOME") or Path.home() / ".cache" / "edgebench")
+    home.mkdir()
+    (home / "tools").symlink_to(tools / "tools")
+    env = {**os.environ, "EDGEBENCH_HOME": str(home), "CI": ""}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "suites/test_link_flapping.py", "-m", "smoke",
+         "--distro=vanilla", "--provider=docker", f"--cluster-name={name}",
+         f"--results-dir={tmp_path / 'results'}", "-p", "no:cacheprovider", "-q"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        state = home / "clusters" / name / "state.json"
+        wait_for(lambda: _fault_active(state), 240, "the scenario to apply a fault")
+        assert leftovers(name), "the cluster's containers should exist mid-fault"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert leftovers(name) == [], out.decode(errors="replace")[-3000:]
+    assert not (home / "clusters" / name).exists()
+
+
+def test_reaper_removes_what_a_killed_owner_left(tmp_path: Path) -> None:
+    require_available(VanillaDocker)
+    name = "t-docker-reap"
+    client = engine.connect()
+    try:
+        dead = subprocess.Popen(["true"])
+        dead.wait()  # a pid that ran and is gone
+        net = client.networks.create(
+            f"edgebench-{name}", labels=labels.labels(name, "r", "network", owner_pid=dead.pid)
+        )
+        live = client.networks.create(
+            f"edgebench-{name}-live", labels=labels.labels(name, "r", "network")
+        )
+        try:
+            removed = reaper.reap(client)
+            assert f"network {net.name}" in removed
+            assert f"network {live.name}" not in removed  # its owner (this process) runs
+        finally:
+            reaper.remove(client, name)
+        assert leftovers(name) == []
+    finally:
+        client.close()
