@@ -25,6 +25,7 @@ from bench import kube
 from bench.build import tools
 from bench.distros.base import Distro
 from bench.distros.docker import engine, k3s_spec, network, reaper
+from bench.distros.docker.nsrunner import ContainerNetns
 from bench.distros.docker.spec import Security, host_address
 from bench.distros.links import ToxiproxyLinks
 from bench.distros.local.cluster import ours, stop_recorded
@@ -33,6 +34,7 @@ from bench.distros.readiness import progress, wait_all_ready
 from bench.distros.state import StateDir
 from bench.errors import ClusterError, ClusterTimeoutError, EnvironmentUnavailableError
 from bench.faults import FaultKind
+from bench.faults.kernel import Endpoint, KernelLink
 from bench.hosts import Host
 from bench.model import Capability, ClusterSpec, EdgeNode, Timings
 
@@ -157,6 +159,15 @@ class K3sDocker(Distro):
                 "Running" if state == "SANDBOX_READY" else "NotReady"
             )
         return view
+
+    def kernel_link(self, node: str, **kwargs: Any) -> KernelLink:
+        """A kernel link (iptables/tc) inside ``node``'s agent namespace, scoped to its
+        Toxiproxy listener (where the DNAT rule sends the server's traffic)."""
+        proxy = self.node(node).dial_for(f"{self._server_ip}:{k3s_spec.API_PORT}")
+        host, _, port = proxy.rpartition(":")
+        endpoint = Endpoint(host, (int(port),))
+        run = ContainerNetns(self._agents[node])
+        return KernelLink(node, run, [endpoint], "eth0", **kwargs)
 
     def restart_agent(self, node: str) -> None:
         """Restart the node's container (a reboot with its on-disk state); the new namespace

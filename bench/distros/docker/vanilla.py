@@ -13,17 +13,19 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench.distros.docker import engine, images, network, reaper
 from bench.distros.docker import labels as lbl
 from bench.distros.docker.agent import ContainerAgent
 from bench.distros.docker.k3s import run_id
+from bench.distros.docker.nsrunner import ContainerNetns
 from bench.distros.docker.spec import ContainerSpec, Security, host_address
 from bench.distros.local.cluster import LocalCluster
 from bench.distros.local.controlplane import KUBELET_FAST, write_kubeconfig
 from bench.distros.local.vanilla import VanillaLocal
 from bench.distros.state import StateDir
+from bench.faults.kernel import Endpoint, KernelLink
 from bench.model import Capability, ClusterSpec, EdgeNode, Timings
 from bench.procs import Supervised
 
@@ -130,6 +132,17 @@ class VanillaDocker(LocalCluster):
             self.client, self.agent_spec(node, index), self.agent_log(node.name), (UNPRIVILEGED,)
         )
         return agent.start()
+
+    def kernel_link(self, node: str, **kwargs: Any) -> KernelLink:
+        """A kernel link (iptables/tc) inside ``node``'s container namespace, scoped to its
+        Toxiproxy listener; ``kwargs`` go to :class:`KernelLink`."""
+        agent = self.agents[node]
+        assert isinstance(agent, ContainerAgent) and agent.container is not None
+        host, _, port = (
+            self.node(node).dial_for(self.control_plane.addresses.apiserver).rpartition(":")
+        )
+        endpoint = Endpoint(host, (int(port),))
+        return KernelLink(node, ContainerNetns(agent.container), [endpoint], "eth0", **kwargs)
 
     def restart_agent(self, node: str) -> None:
         """Restart the node's container: the hollow kubelet starts afresh (a reboot)."""
