@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from docker_leftovers import leftovers
 
 from bench.distros.docker import engine, labels, reaper
+from bench.distros.docker.nsrunner import ContainerNetns
 from bench.distros.docker.vanilla import VanillaDocker
 from bench.model import ClusterSpec
 from bench.observe.watch import ClusterObserver
@@ -24,18 +26,6 @@ from edgebench_fixtures.cluster import require_available
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def leftovers(cluster: str) -> list[str]:
-    """Everything labelled with ``cluster``: ``docker ps -a``, ``network ls``, ``volume ls``."""
-    found = []
-    for kind in (["ps", "-a"], ["network", "ls"], ["volume", "ls"]):
-        out = subprocess.run(
-            ["docker", *kind, "-q", "--filter", f"label={labels.CLUSTER}={cluster}"],
-            capture_output=True, text=True, check=True,
-        ).stdout.split()  # fmt: skip
-        found += [f"{kind[0]} {x}" for x in out]
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +154,26 @@ def test_reaper_removes_what_a_killed_owner_left(tmp_path: Path) -> None:
         assert leftovers(name) == []
     finally:
         client.close()
+
+
+def _connects(run: ContainerNetns, address: str) -> bool:
+    """Whether a TCP connection from the container's namespace to ``address`` opens."""
+    host, _, port = address.rpartition(":")
+    script = f"import socket; socket.create_connection(({host!r}, {port}), timeout=3).close()"
+    return run([sys.executable, "-c", script]).ok
+
+
+def test_kernel_cut_inside_one_container_namespace(vanilla: VanillaDocker) -> None:
+    upstream = vanilla.control_plane.addresses.apiserver
+    runs = {n: ContainerNetns(vanilla.agents[n].container) for n in ("edge-0", "edge-1")}  # type: ignore[attr-defined]
+    dial = {n: vanilla.node(n).dial_for(upstream) for n in runs}
+    assert _connects(runs["edge-0"], dial["edge-0"])
+    link = vanilla.kernel_link("edge-0")
+    try:
+        with link.cut("reset"):
+            assert not _connects(runs["edge-0"], dial["edge-0"])  # its link is cut
+            assert _connects(runs["edge-1"], dial["edge-1"])  # the other node's is not
+            assert _connects(runs["edge-0"], dial["edge-1"])  # scoped to its own listener
+        assert _connects(runs["edge-0"], dial["edge-0"])
+    finally:
+        link.restore()
