@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,6 +72,7 @@ def test_kubelet_view_survives_a_cut_and_a_container_restart_is_a_reboot(
         )
         assert vanilla.edge_pods("edge-1").get(f"{ns}/p") == "Running"
         with vanilla.node("edge-1").link.cut():
+            cut_at = time.monotonic()
             assert vanilla.edge_pods("edge-1").get(f"{ns}/p") == "Running"  # still held
             vanilla.restart_agent("edge-1")
             views: list[dict[str, str]] = []
@@ -87,6 +89,7 @@ def test_kubelet_view_survives_a_cut_and_a_container_restart_is_a_reboot(
         obs.events.wait_for(
             lambda e: e.kind == "pod" and e.name == f"{ns}/p" and e.ready == "True",
             timeout=90,
+            since_mono=cut_at,
             what="pod p Ready again after the link came back",
         )
 
@@ -177,3 +180,26 @@ def test_kernel_cut_inside_one_container_namespace(vanilla: VanillaDocker) -> No
         assert _connects(runs["edge-0"], dial["edge-0"])
     finally:
         link.restore()
+
+
+def test_kwok_in_containers_goes_not_ready_only_through_its_link(tmp_path: Path) -> None:
+    from bench.distros.docker.kwok import KwokDocker
+
+    require_available(KwokDocker)
+    spec = ClusterSpec(name="t-kwok-docker", edge_nodes=2, profile="fast", state_root=tmp_path)
+    with KwokDocker(spec) as kwok, ClusterObserver(kwok.api).running() as obs:
+        assert leftovers(spec.name)  # two containers and the network
+        with kwok.node("edge-1").link.cut():
+            lost = obs.events.wait_for(
+                lambda e: e.kind == "node" and e.name == "edge-1" and e.ready != "True",
+                timeout=kwok.timings.detect_bound_s + 15,
+                what="edge-1 not Ready while its link is cut",
+            )
+            assert obs.node_ready("edge-0") == "True"
+        obs.events.wait_for(
+            lambda e: e.kind == "node" and e.name == "edge-1" and e.ready == "True",
+            timeout=60,
+            since_mono=lost.mono,
+            what="edge-1 Ready again",
+        )
+    assert leftovers(spec.name) == []

@@ -21,6 +21,7 @@ DRIVERS: dict[tuple[str, str], str] = {
     ("kubeedge", "local"): "bench.distros.local.kubeedge:KubeEdgeLocal",
     ("k3s", "docker"): "bench.distros.docker.k3s:K3sDocker",
     ("vanilla", "docker"): "bench.distros.docker.vanilla:VanillaDocker",
+    ("kwok", "docker"): "bench.distros.docker.kwok:KwokDocker",
 }
 DEFAULT_PROVIDER: dict[str, str] = {
     "kwok": "local",
