@@ -88,7 +88,7 @@ def test_kubelet_view_survives_a_cut_and_a_container_restart_is_a_reboot(
             assert f"{ns}/p" not in views[-1]  # a reboot without the API: no pods
         obs.events.wait_for(
             lambda e: e.kind == "pod" and e.name == f"{ns}/p" and e.ready == "True",
-            timeout=90,
+            timeout=180,  # recovery in containers can take a minute (docs/containers.md)
             since_mono=cut_at,
             what="pod p Ready again after the link came back",
         )

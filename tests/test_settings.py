@@ -51,7 +51,7 @@ def test_every_setting_has_an_env_var_help_and_a_unique_flag() -> None:
         ({"profile": "slow"}, {}, "valid profiles: fast, default"),
         ({"cluster_name": "Demo_1"}, {}, "--cluster-name: 'Demo_1' must be 1 to 42 lower-case"),
         ({"run_id": "a/b"}, {}, "--run-id: 'a/b' must be a folder name"),
-        ({"provider": "docker"}, {}, "no provider 'docker'; valid providers: local"),
+        ({"provider": "podman"}, {}, "no provider 'podman'; valid providers: docker, local"),
         ({}, {"EDGEBENCH_NETNS": "maybe"}, "EDGEBENCH_NETNS: 'maybe' is not one of"),
     ],
 )
