@@ -58,6 +58,8 @@ class NotSupportedError(EdgebenchError):
 class EnvironmentUnavailableError(EdgebenchError):
     """A driver cannot run on this machine (no images, no lab, no ISO); tests skip on it."""
 
+    exit_status = 2  # the user must supply something (an engine, an image, a lab file)
+
 
 class HostError(EdgebenchError):
     """A command on a host failed, or the host could not be reached."""

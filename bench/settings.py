@@ -241,7 +241,10 @@ def resolve(
         s.validate(value, source)
         values[name] = value
     if "distro" in values:
-        values["provider"] = check_driver(values["distro"], values.get("provider"))
+        provider = values.get("provider")
+        if provider is None and values.get("lab") is not None:
+            provider = "remote"  # a lab file means an existing cluster
+        values["provider"] = check_driver(values["distro"], provider)
         if values["provider"] == "remote" and "lab" in values and values["lab"] is None:
             raise UsageError(remote_needs_lab(values["distro"]))
     return values

@@ -40,9 +40,9 @@ def test_unknown_provider_is_a_usage_error(
 ) -> None:
     _conftest(pytester, monkeypatch)
     pytester.makepyfile("def test_x(): pass")
-    result = pytester.runpytest_subprocess("--distro=kwok", "--provider=docker")
+    result = pytester.runpytest_subprocess("--distro=kwok", "--provider=podman")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*no provider 'docker'*valid providers: local*"])
+    result.stderr.fnmatch_lines(["*no provider 'podman'*valid providers: docker, local*"])
 
 
 def test_repeat_parametrizes_with_readable_ids(

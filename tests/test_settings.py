@@ -55,7 +55,7 @@ def test_every_setting_has_an_env_var_help_and_a_unique_flag() -> None:
         ({"profile": "slow"}, {}, "valid profiles: fast, default"),
         ({"cluster_name": "Demo_1"}, {}, "--cluster-name: 'Demo_1' must be 1 to 42 lower-case"),
         ({"run_id": "a/b"}, {}, "--run-id: 'a/b' must be a folder name"),
-        ({"provider": "docker"}, {}, "no provider 'docker'; valid providers: local"),
+        ({"provider": "podman"}, {}, "no provider 'podman'; valid providers: docker, local"),
         ({}, {"EDGEBENCH_NETNS": "maybe"}, "EDGEBENCH_NETNS: 'maybe' is not one of"),
     ],
 )
@@ -222,8 +222,9 @@ def test_report_and_compare_find_run_ids_under_the_results_dir(
 
 
 def test_k3s_without_a_lab_says_how_to_run_it() -> None:
+    assert settings.resolve({"distro": "k3s"}, {})["provider"] == "docker"  # the default
     with pytest.raises(UsageError) as info:
-        settings.resolve({"distro": "k3s"}, {})
+        settings.resolve({"distro": "k3s", "provider": "remote"}, {})
     assert str(info.value) == (
         "distro 'k3s' runs against a cluster you already have: pytest suites/ --distro=k3s "
         "--provider=remote --lab lab.yaml (lab file: docs/labs.md; check it with edgebench lab "

@@ -14,3 +14,6 @@ KUBEEDGE = "v1.20.0"
 # KubeEdge's beehive staging module is not served; this archived release is, and edgebench's
 # patch (bench/build/gosrc/kubeedge/beehive-compat.patch) brings it to the API v1.20 expects.
 BEEHIVE_BASE = "v1.7.0"
+# k3s in containers (``--distro=k3s``, docker provider): the same Kubernetes minor as the rest.
+# Docker tags spell the ``+`` of a k3s version as ``-``.
+K3S = "v1.32.9+k3s1"

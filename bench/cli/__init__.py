@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "bench.cli.cluster",
     "bench.cli.node",
     "bench.cli.lab",
+    "bench.cli.images",
     "bench.results.report",
     "bench.results.compare",
     "bench.results.versus",

@@ -23,12 +23,15 @@ DRIVERS: dict[tuple[str, str], str] = {
     ("kubeedge", "remote"): "bench.distros.remote.drivers:KubeEdgeRemote",
     ("starlingx", "remote"): "bench.distros.remote.drivers:StarlingXRemote",
     ("vanilla", "remote"): "bench.distros.remote.drivers:VanillaRemote",
+    ("k3s", "docker"): "bench.distros.docker.k3s:K3sDocker",
+    ("vanilla", "docker"): "bench.distros.docker.vanilla:VanillaDocker",
+    ("kwok", "docker"): "bench.distros.docker.kwok:KwokDocker",
 }
 DEFAULT_PROVIDER: dict[str, str] = {
     "kwok": "local",
     "vanilla": "local",
     "kubeedge": "local",
-    "k3s": "remote",
+    "k3s": "docker",
     "starlingx": "remote",
 }
 DEFAULT_DISTRO = "kwok"

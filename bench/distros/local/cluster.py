@@ -209,7 +209,7 @@ class LocalCluster(Distro):
         """
         if Capability.EDGE_POD_VIEW not in self.CAPABILITIES or node not in self.read_only_ports:
             return super().edge_pods(node)  # NotSupportedError
-        url = f"http://127.0.0.1:{self.read_only_ports[node]}/pods"
+        url = f"http://{self.agent_address(node)}:{self.read_only_ports[node]}/pods"
         try:
             if node in self.namespaces:  # the agent's loopback is its namespace's
                 data = json.loads(inside.fetch(self.namespaces[node].run, url).body)
@@ -224,6 +224,10 @@ class LocalCluster(Distro):
             key = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
             view[key] = phase if phase in ("Succeeded", "Failed") else "Running"
         return view
+
+    def agent_address(self, node: str) -> str:
+        """The address this machine reaches the agent of ``node`` on."""
+        return "127.0.0.1"
 
     def restart_agent(self, node: str) -> None:
         """Stop the node's agent and start a new one (with a fake runtime, a reboot)."""

@@ -1,0 +1,205 @@
+"""vanilla/docker for real: hollow kubelets in containers behind their own links, labelled
+resources, and nothing labelled left after a teardown, a SIGINT mid-fault or a SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from docker_leftovers import leftovers
+
+from bench.distros.docker import engine, labels, reaper
+from bench.distros.docker.nsrunner import ContainerNetns
+from bench.distros.docker.vanilla import VanillaDocker
+from bench.model import ClusterSpec
+from bench.observe.watch import ClusterObserver
+from bench.procs import wait_for
+from bench.scenario import workload
+from edgebench_fixtures.cluster import require_available
+
+pytestmark = [pytest.mark.integration, pytest.mark.cluster]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def vanilla(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VanillaDocker]:
+    require_available(VanillaDocker)
+    spec = ClusterSpec(
+        name="t-vanilla-docker",
+        edge_nodes=2,
+        profile="fast",
+        state_root=tmp_path_factory.mktemp("clusters"),
+    )
+    with VanillaDocker(spec) as cluster:
+        yield cluster
+    assert leftovers(spec.name) == []
+
+
+def test_agents_are_labelled_containers_reaching_only_their_link(vanilla: VanillaDocker) -> None:
+    client = vanilla.client
+    agents = client.containers.list(filters=labels.cluster_filter(vanilla.spec.name))
+    assert sorted(c.labels[f"{labels.PREFIX}.node"] for c in agents) == ["edge-0", "edge-1"]
+    for c in agents:
+        assert c.labels[labels.RUN_ID] == vanilla.run_id
+        assert c.labels[labels.OWNER_PID] == str(os.getpid())
+    for node in vanilla.edge_nodes:
+        (dial,) = node.dial.values()
+        assert dial.startswith(f"{vanilla.gateway}:")  # the link, on the cluster network
+        kubeconfig = (vanilla.state_dir / "nodes" / node.name / "kubeconfig").read_text()
+        assert f"server: https://{dial}" in kubeconfig
+
+
+def test_kubelet_view_survives_a_cut_and_a_container_restart_is_a_reboot(
+    vanilla: VanillaDocker,
+) -> None:
+    with (
+        ClusterObserver(vanilla.api).running() as obs,
+        workload.namespace(vanilla.api, "t-vanilla-docker") as ns,
+    ):
+        workload.pod(vanilla.api, ns, "p", "edge-1")
+        obs.events.wait_for(
+            lambda e: e.kind == "pod" and e.name == f"{ns}/p" and e.ready == "True",
+            timeout=60,
+            what="pod p Ready",
+        )
+        assert vanilla.edge_pods("edge-1").get(f"{ns}/p") == "Running"
+        with vanilla.node("edge-1").link.cut():
+            cut_at = time.monotonic()
+            assert vanilla.edge_pods("edge-1").get(f"{ns}/p") == "Running"  # still held
+            vanilla.restart_agent("edge-1")
+            views: list[dict[str, str]] = []
+
+            def answers() -> bool:
+                try:
+                    views.append(vanilla.edge_pods("edge-1"))
+                except Exception:
+                    return False
+                return True
+
+            wait_for(answers, 60, "the restarted kubelet to answer")
+            assert f"{ns}/p" not in views[-1]  # a reboot without the API: no pods
+        obs.events.wait_for(
+            lambda e: e.kind == "pod" and e.name == f"{ns}/p" and e.ready == "True",
+            timeout=180,  # recovery in containers can take a minute (docs/containers.md)
+            since_mono=cut_at,
+            what="pod p Ready again after the link came back",
+        )
+
+
+def _fault_active(state_file: Path) -> bool:
+    try:
+        url = json.loads(state_file.read_text()).get("toxiproxy")
+        if not url:
+            return False
+        with urllib.request.urlopen(f"{url}/proxies", timeout=2) as resp:
+            proxies = json.load(resp)
+    except (OSError, ValueError):
+        return False
+    return any(not p["enabled"] or p["toxics"] for p in proxies.values())
+
+
+@pytest.mark.slow
+def test_nothing_labelled_remains_after_sigint_mid_fault(tmp_path: Path) -> None:
+    require_available(VanillaDocker)
+    name = "t-docker-sigint"
+    home = tmp_path / "home"
+    tools = Path(os.environ.get("EDGEBENCH_HOME") or Path.home() / ".cache" / "edgebench")
+    home.mkdir()
+    (home / "tools").symlink_to(tools / "tools")
+    env = {**os.environ, "EDGEBENCH_HOME": str(home), "CI": ""}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "suites/test_link_flapping.py", "-m", "smoke",
+         "--distro=vanilla", "--provider=docker", f"--cluster-name={name}",
+         f"--results-dir={tmp_path / 'results'}", "-p", "no:cacheprovider", "-q"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        state = home / "clusters" / name / "state.json"
+        wait_for(lambda: _fault_active(state), 240, "the scenario to apply a fault")
+        assert leftovers(name), "the cluster's containers should exist mid-fault"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert leftovers(name) == [], out.decode(errors="replace")[-3000:]
+    assert not (home / "clusters" / name).exists()
+
+
+def test_reaper_removes_what_a_killed_owner_left(tmp_path: Path) -> None:
+    require_available(VanillaDocker)
+    name = "t-docker-reap"
+    client = engine.connect()
+    try:
+        dead = subprocess.Popen(["true"])
+        dead.wait()  # a pid that ran and is gone
+        net = client.networks.create(
+            f"edgebench-{name}", labels=labels.labels(name, "r", "network", owner_pid=dead.pid)
+        )
+        live = client.networks.create(
+            f"edgebench-{name}-live", labels=labels.labels(name, "r", "network")
+        )
+        try:
+            removed = reaper.reap(client)
+            assert f"network {net.name}" in removed
+            assert f"network {live.name}" not in removed  # its owner (this process) runs
+        finally:
+            reaper.remove(client, name)
+        assert leftovers(name) == []
+    finally:
+        client.close()
+
+
+def _connects(run: ContainerNetns, address: str) -> bool:
+    """Whether a TCP connection from the container's namespace to ``address`` opens."""
+    host, _, port = address.rpartition(":")
+    script = f"import socket; socket.create_connection(({host!r}, {port}), timeout=3).close()"
+    return run([sys.executable, "-c", script]).ok
+
+
+def test_kernel_cut_inside_one_container_namespace(vanilla: VanillaDocker) -> None:
+    upstream = vanilla.control_plane.addresses.apiserver
+    runs = {n: ContainerNetns(vanilla.agents[n].container) for n in ("edge-0", "edge-1")}  # type: ignore[attr-defined]
+    dial = {n: vanilla.node(n).dial_for(upstream) for n in runs}
+    assert _connects(runs["edge-0"], dial["edge-0"])
+    link = vanilla.kernel_link("edge-0")
+    try:
+        with link.cut("reset"):
+            assert not _connects(runs["edge-0"], dial["edge-0"])  # its link is cut
+            assert _connects(runs["edge-1"], dial["edge-1"])  # the other node's is not
+            assert _connects(runs["edge-0"], dial["edge-1"])  # scoped to its own listener
+        assert _connects(runs["edge-0"], dial["edge-0"])
+    finally:
+        link.restore()
+
+
+def test_kwok_in_containers_goes_not_ready_only_through_its_link(tmp_path: Path) -> None:
+    from bench.distros.docker.kwok import KwokDocker
+
+    require_available(KwokDocker)
+    spec = ClusterSpec(name="t-kwok-docker", edge_nodes=2, profile="fast", state_root=tmp_path)
+    with KwokDocker(spec) as kwok, ClusterObserver(kwok.api).running() as obs:
+        assert leftovers(spec.name)  # two containers and the network
+        with kwok.node("edge-1").link.cut():
+            lost = obs.events.wait_for(
+                lambda e: e.kind == "node" and e.name == "edge-1" and e.ready != "True",
+                timeout=kwok.timings.detect_bound_s + 15,
+                what="edge-1 not Ready while its link is cut",
+            )
+            assert obs.node_ready("edge-0") == "True"
+        obs.events.wait_for(
+            lambda e: e.kind == "node" and e.name == "edge-1" and e.ready == "True",
+            timeout=60,
+            since_mono=lost.mono,
+            what="edge-1 Ready again",
+        )
+    assert leftovers(spec.name) == []
