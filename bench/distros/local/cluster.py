@@ -77,7 +77,14 @@ class LocalCluster(Distro):
     AGENT_BINARIES: tuple[str, ...] = ()
     #: the ``fast`` profile; agents whose heartbeat periods are fixed need longer grace
     FAST_TIMINGS: ClassVar[Timings] = FAST
-    CAPABILITIES = frozenset({Capability.AGENT_RESTART, Capability.REBOOT, Capability.LINK_PROBE})
+    CAPABILITIES = frozenset(
+        {
+            Capability.AGENT_RESTART,
+            Capability.REBOOT,
+            Capability.LINK_PROBE,
+            Capability.FOOTPRINT,
+        }
+    )
     LACKS: ClassVar[Mapping[Capability, str]] = {
         Capability.REAL_RUNTIME: "a fake container runtime in the agent process: restarting "
         "the agent is a reboot (every container gone), see node_reboot_offline",
@@ -163,6 +170,15 @@ class LocalCluster(Distro):
         self.agents[node] = self.start_agent(self.node(node))
         self._write_state()
 
+    def agent_pids(self, node: str) -> list[int]:
+        agent = self.agents.get(node)
+        return [agent.pid] if agent is not None and agent.pid is not None else []
+
+    def control_plane_pids(self) -> dict[str, int]:
+        pids = dict(self.control_plane.pids())
+        pids.update({p.name: p.pid for p in self.cloud if p.pid is not None})
+        return pids
+
     def probe_link(self, node: str, path: str = "/version") -> tuple[float, int]:
         started = time.monotonic()
         address = self.node(node).dial_for(self.control_plane.addresses.apiserver)
@@ -241,8 +257,7 @@ class LocalCluster(Distro):
             proc.check_alive()
 
     def _pids(self) -> dict[str, int]:
-        pids = dict(self.control_plane.pids())
-        pids.update({p.name: p.pid for p in self.cloud if p.pid is not None})
+        pids = self.control_plane_pids()
         if self.links.pid is not None:
             pids["toxiproxy-server"] = self.links.pid
         for name, agent in self.agents.items():

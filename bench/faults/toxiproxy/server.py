@@ -81,7 +81,8 @@ class Toxiproxy:
             port = free_port()
             proc = Supervised(
                 "toxiproxy-server",
-                [exe, "-host", "127.0.0.1", "-port", str(port)],
+                # -proxy-metrics: bytes per proxy and direction at /metrics (bench.observe.traffic)
+                [exe, "-host", "127.0.0.1", "-port", str(port), "-proxy-metrics"],
                 log_path,
                 detached=detached,
             ).start()
