@@ -134,6 +134,10 @@ class Distro(abc.ABC):
         restart changes them): what :mod:`bench.observe.footprint` samples."""
         raise NotSupportedError(f"{self.name}/{self.provider} has no local agent processes")
 
+    def apiserver_metrics(self) -> str:
+        """The API server's ``/metrics`` text (as the admin)."""
+        raise NotSupportedError(f"{self.name}/{self.provider} cannot read the API server metrics")
+
     def control_plane_pids(self) -> dict[str, int]:
         """The control plane's processes on this machine (API server, etcd, cloud-side
         processes such as cloudcore) by name."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import psutil
@@ -108,14 +108,16 @@ class Sampler:
         with contextlib.suppress(Exception):
             self.tick()
 
-    def usage(self, key: str, start: float, end: float) -> Usage:
-        """CPU seconds, peak and starting RSS of ``key``'s processes in [start, end].
+    def usage(self, key: str | Sequence[str], start: float, end: float) -> Usage:
+        """CPU seconds, peak and starting RSS of ``key``'s processes in [start, end] (several
+        keys: summed, the peak of the sum at one tick).
 
         CPU: per process, its CPU time at its last sample in the window minus that at its last
         sample at or before ``start`` (0 for a process that started inside the window); a
         process that ended inside the window loses at most one interval before its end."""
         with self._lock:
-            rows = [s for s in self.samples if s.key == key and s.mono <= end]
+            keys = {key} if isinstance(key, str) else set(key)
+            rows = [s for s in self.samples if s.key in keys and s.mono <= end]
         inside = [s for s in rows if s.mono >= start]
         if not inside:
             return Usage(None, None, None, False)

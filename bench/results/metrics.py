@@ -144,22 +144,22 @@ _ALL = [
         "apiserver_requests",
         "count",
         "lower",
-        "mass reconnect: API server requests (apiserver_request_total delta) from the restore "
-        "to the last node stable",
+        "mass reconnect: API server requests (apiserver_request_total delta) from just before "
+        "the restore until the last node's recovery was confirmed",
     ),
     Metric(
         "controlplane_rss_peak_mb",
         "MiB",
         "lower",
         "mass reconnect: highest sampled resident memory of the control plane processes "
-        "(summed) from the restore to the last node stable",
+        "(summed) from just before the restore until the last node's recovery was confirmed",
     ),
     Metric(
         "controlplane_cpu_s",
         "s",
         "lower",
-        "mass reconnect: CPU seconds of the control plane processes (summed) from the restore "
-        "to the last node stable",
+        "mass reconnect: CPU seconds of the control plane processes (summed) from just before "
+        "the restore until the last node's recovery was confirmed",
     ),
 ]
 

@@ -10,9 +10,10 @@ confirmed recovery gets its resync window up to the end of the case, and a note 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from bench.distros.base import Distro
@@ -44,6 +45,7 @@ class NodeWindow:
     at_cut: tuple[int, int] | None = None  # settled counters after the first cut
     at_restore: tuple[int, int] | None = None
     at_recovered: tuple[int, int] | None = None
+    flushed_mono: float | None = None  # when the connections were closed for the count
     traffic_error: str = ""
 
 
@@ -56,6 +58,7 @@ class CaseResources:
         self.started_mono = time.monotonic()
         self.windows: dict[str, NodeWindow] = {}
         self._threads: list[threading.Thread] = []
+        self._defer = False
         self.sampler: Sampler | None = None
         if Capability.FOOTPRINT in cluster.CAPABILITIES:
             self.sampler = Sampler(self._targets).start()
@@ -108,14 +111,33 @@ class CaseResources:
         if w is None or w.restore_mono is None or w.recovered_mono is not None or not stable:
             return
         w.recovered_mono = self.mark()
+        if not self._defer:
+            self._flush(node, w)
+
+    def _flush(self, node: str, w: NodeWindow) -> None:
         for thread in self._threads:
             thread.join()
-        if w.exact:
+        if w.exact and w.at_recovered is None:
             w.at_recovered = self._read(w, lambda: traffic.flush(self.cluster.node(node).link))
+            w.flushed_mono = time.monotonic()
+
+    @contextlib.contextmanager
+    def deferred_flush(self) -> Iterator[None]:
+        """Inside, a confirmed recovery does not yet close its link's connections (their
+        reconnects would add to what a mass reconnect measures on the control plane); on
+        exit, every recovered node's link is closed and counted."""
+        self._defer = True
+        try:
+            yield
+        finally:
+            self._defer = False
+            for node, w in sorted(self.windows.items()):
+                if w.recovered_mono is not None:
+                    self._flush(node, w)
 
     # --- rows -----------------------------------------------------------------------------
 
-    def usage(self, key: str, start: float, end: float) -> Usage | None:
+    def usage(self, key: str | Sequence[str], start: float, end: float) -> Usage | None:
         return self.sampler.usage(key, start, end) if self.sampler else None
 
     def finish(self, record: Record) -> None:
@@ -192,6 +214,7 @@ class CaseResources:
                 record(metric, None, node, "no confirmed recovery: the window never closed")
             return
         up2, down2 = w.at_recovered
-        note = f"restore until recovery confirmed (stable hold included); {note}"
+        span = (w.flushed_mono or 0) - (w.restore_mono or 0)
+        note = f"restore until recovery confirmed (stable hold included), {span:.1f}s; {note}"
         record("resync_bytes_up", float(up2 - up0), node, note)
         record("resync_bytes_down", float(down2 - down0), node, note)

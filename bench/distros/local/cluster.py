@@ -174,6 +174,9 @@ class LocalCluster(Distro):
         agent = self.agents.get(node)
         return [agent.pid] if agent is not None and agent.pid is not None else []
 
+    def apiserver_metrics(self) -> str:
+        return self.control_plane.get("/metrics", timeout=30).decode()
+
     def control_plane_pids(self) -> dict[str, int]:
         pids = dict(self.control_plane.pids())
         pids.update({p.name: p.pid for p in self.cloud if p.pid is not None})
