@@ -6,23 +6,37 @@ A :class:`Sampler` thread reads, every ``interval_s``, the resident memory and C
 marks are exact to the kernel's clock tick, not to the interval. Peak RSS is the highest
 sample, so a peak shorter than the interval can be missed: the interval is in every note.
 
-Interval: :data:`INTERVAL_S`. One tick over 50 agent processes costs about 1.3 ms of CPU
-(``tests/test_bench_footprint.py``), i.e. 0.13 % of a core at 1 s; well under 1 %.
+Interval: :data:`INTERVAL_S`. One tick over 50 agent processes costs 1.38 ms of CPU (mean,
+measured by ``tests/test_bench_footprint.py``), i.e. 0.14 % of a core at 1 s; well under 1 %.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
 #: seconds between samples (see the module docstring for its cost)
 INTERVAL_S = 1.0
 _MB = 1024 * 1024
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def started_mono(pid: int) -> float:
+    """When ``pid`` started, on this process's monotonic clock (to the kernel's 10 ms tick:
+    psutil's create_time rests on the boot time in whole seconds, too coarse for windows)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22: starttime since boot
+    since_boot = time.clock_gettime(time.CLOCK_BOOTTIME)
+    return time.monotonic() - (since_boot - ticks / _TICK)
 
 
 @dataclass(frozen=True)
@@ -63,7 +77,6 @@ class Sampler:
     def tick(self) -> float:
         """Sample every target process once, now; returns the samples' monotonic time."""
         now = time.monotonic()
-        offset = time.time() - now
         try:
             targets = self.targets()
         except Exception:  # a driver mid-restart; the next tick asks again
@@ -75,11 +88,11 @@ class Sampler:
                 try:
                     if proc is None:
                         proc = self._procs[pid] = psutil.Process(pid)
-                        self.born[pid] = proc.create_time() - offset
+                        self.born[pid] = started_mono(pid)
                     with proc.oneshot():
                         rss = proc.memory_info().rss
                         times = proc.cpu_times()
-                except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                except (psutil.NoSuchProcess, psutil.AccessDenied, OSError):
                     self._procs.pop(pid, None)
                     continue
                 taken.append(Sample(now, key, pid, rss, times.user + times.system))

@@ -254,17 +254,15 @@ class ToxiproxyLink(Link):
         server does not export them. Toxiproxy adds a connection's bytes when that direction
         of the connection ends, so this counts closed connections only (see
         :meth:`connections_closed`)."""
-        text = self._api.text("/metrics")
+        text = self._api.text("/metrics")  # None: started without -proxy-metrics
+        if text is None:
+            return None
         names = {p.name for p in self.proxies}
-        totals = {"upstream": 0, "downstream": 0}
-        found = False
+        totals = {"upstream": 0, "downstream": 0}  # no sample yet: no connection has closed
         for labels, value in _RECEIVED.findall(text):
             fields = dict(re.findall(r'(\w+)="([^"]*)"', labels))
             if fields.get("proxy") in names and fields.get("direction") in totals:
                 totals[fields["direction"]] += int(float(value))
-                found = True
-        if not found and "toxiproxy_proxy_received_bytes_total" not in text:
-            return None
         return totals["upstream"], totals["downstream"]
 
     @contextlib.contextmanager
