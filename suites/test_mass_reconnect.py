@@ -85,16 +85,15 @@ def test_mass_reconnect(
             requests_before = _requests(run)
             before_mono = run.resources.mark()
 
-        with run.resources.deferred_flush():  # no link reset until the whole site is judged
-            recoveries = []
-            for node in nodes:
-                fault = outage.fault(node.name)
-                assert fault.started_mono is not None and fault.ended_mono is not None
-                rec = run.node_recovery(node.name, fault.started_mono, fault.ended_mono)
-                run.record_recovery(rec)
-                recoveries.append(rec)
-            requests_after = _requests(run)
-            end_mono = run.resources.mark()
+        recoveries = []
+        for node in nodes:
+            fault = outage.fault(node.name)
+            assert fault.started_mono is not None and fault.ended_mono is not None
+            rec = run.node_recovery(node.name, fault.started_mono, fault.ended_mono)
+            run.record_recovery(rec)
+            recoveries.append(rec)
+        requests_after = _requests(run)
+        end_mono = run.resources.mark()
 
         site = timeline.site_recovery(recoveries)
         run.record("all_recovered_s", site.stable_recover_s, node=SITE, note=site.note)

@@ -1,59 +1,113 @@
-"""Bytes on an edge node's link, from Toxiproxy's own counters (``-proxy-metrics``).
+"""Bytes on each edge node's link, from the kernel's own packet counters (iptables).
 
-Toxiproxy adds a connection's bytes to ``toxiproxy_proxy_received_bytes_total`` when that
-direction of the connection ends, so its counters are exact between two moments at which the
-link has no open connection. A ``reset`` cut gives the first: disabling the proxies closes
-every connection and refuses new ones, so once the counters stop moving (:func:`settled`) they
-hold every byte up to the cut, and nothing can add to them until the restore. The second is
-made after the node's recovery is confirmed: :meth:`ToxiproxyLink.connections_closed` (the
-agent sees one reset and reconnects; the bytes of that reconnect fall outside the window).
+Where an agent dials its link on this machine's loopback (the local provider), every packet
+between the agent and its link's proxy leaves through the ``OUTPUT`` chain once. A
+:class:`LinkCounters` adds one chain with two counting rules per listen port of each link
+(to the port: up, what the agent sends; from the port: down, what it receives) and reads
+their byte counters whenever asked: live, exact and without touching a connection. The
+counts are IP packets: payload plus 20 bytes of IPv4 and 20 to 60 of TCP header per packet
+(handshakes, pure ACKs and retransmissions included), i.e. what a metered link carries
+(layer 3; no link-layer framing). Toxiproxy's own ``-proxy-metrics`` counters were not used:
+it adds a connection's bytes only when that connection closes, so a window's bytes would need
+the agent's connections closed at each bound.
 
-- ``offline_bytes_attempted``: counters at the restore minus counters once the cut settled;
-  with a reset cut, nothing reaches the proxy (it listens on nothing), so this reads 0 by
-  construction and is recorded as read.
-- ``resync_bytes_up`` / ``resync_bytes_down``: counters after the post-recovery close minus
-  counters once the cut settled: every byte of every connection from the restore until the
-  node's recovery was confirmed (Ready, and Ready for the stable hold).
+Windows (see :mod:`bench.scenario.resources`): ``offline_bytes_attempted`` from the cut to the
+restore (with a ``reset`` cut: connection attempts refused by the kernel; with ``blackhole``,
+also what the proxy accepted and dropped); ``resync_bytes_up`` / ``_down`` from the restore
+until the node's recovery was confirmed.
 
-Up is what the proxy read from the agent, down what it read from the control plane (bytes
-read, not written: Toxiproxy counts a written stream only when it ended without error).
-A ``blackhole`` cut keeps connections open across the window bounds, so these counters can
-not split bytes by window there: such rows are recorded empty with that reason.
+Needs root and iptables; a chain left by a process that died is removed by the next
+:class:`LinkCounters` (its name carries the owner's pid).
 """
 
 from __future__ import annotations
 
-import time
+import itertools
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
 
-from bench.faults import ToxiproxyLink
-from bench.faults.base import Link
+from bench.errors import NotSupportedError
+from bench.procs import pid_alive
 
-SOURCE = "toxiproxy -proxy-metrics received_bytes_total"
-
-
-def counters(link: Link) -> tuple[int, int] | None:
-    """(up, down) bytes of ``link``'s closed connections; None where no exact counter exists."""
-    if not isinstance(link, ToxiproxyLink):
-        return None
-    return link.bytes_read()
-
-
-def settled(link: Link, timeout: float = 5.0, step: float = 0.1) -> tuple[int, int] | None:
-    """:func:`counters` once three reads ``step`` seconds apart agree (the connections that
-    were closing have all been counted); the last read at ``timeout``."""
-    deadline = time.monotonic() + timeout
-    reads = [counters(link)]
-    while time.monotonic() < deadline:
-        time.sleep(step)
-        reads.append(counters(link))
-        if len(reads) >= 3 and reads[-1] == reads[-2] == reads[-3]:
-            break
-    return reads[-1]
+SOURCE = "iptables OUTPUT byte counters (IP packets, headers included)"
+_PREFIX = "EBT-"
+_seq = itertools.count()
 
 
-def flush(link: Link) -> tuple[int, int] | None:
-    """Close the link's connections and return the counters once they have been counted."""
-    if not isinstance(link, ToxiproxyLink):
-        return None
-    with link.connections_closed():
-        return settled(link)
+def _iptables(*args: str) -> str:
+    proc = subprocess.run(
+        ["iptables", "-w", "-t", "filter", *args], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise NotSupportedError(f"iptables {' '.join(args)}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def _loopback_port(address: str) -> int | None:
+    host, _, port = address.rpartition(":")
+    return int(port) if host in ("127.0.0.1", "localhost") else None
+
+
+def _reap() -> None:
+    """Remove the chains (and their jumps) of edgebench processes that are gone."""
+    for chain in re.findall(rf"^:({_PREFIX}(\d+)-\d+) ", _iptables_save(), re.M):
+        name, pid = chain
+        if not pid_alive(int(pid)):
+            _remove(name)
+
+
+def _iptables_save() -> str:
+    proc = subprocess.run(
+        ["iptables-save", "-t", "filter"], capture_output=True, text=True, check=False
+    )
+    return proc.stdout
+
+
+def _remove(chain: str) -> None:
+    for args in (("-D", "OUTPUT", "-j", chain), ("-F", chain), ("-X", chain)):
+        subprocess.run(["iptables", "-w", "-t", "filter", *args], capture_output=True, check=False)
+
+
+class LinkCounters:
+    """Counting rules for the links of ``links`` (node -> the addresses its agent dials)."""
+
+    def __init__(self, links: Mapping[str, Sequence[str]]) -> None:
+        if os.geteuid() != 0 or shutil.which("iptables") is None:
+            raise NotSupportedError("kernel byte counters need root and iptables")
+        self.ports = {
+            node: [p for a in addresses if (p := _loopback_port(a)) is not None]
+            for node, addresses in links.items()
+        }
+        if not any(self.ports.values()):
+            raise NotSupportedError("no link listens on this machine's loopback")
+        _reap()
+        self.chain = f"{_PREFIX}{os.getpid()}-{next(_seq)}"
+        self._rules: list[tuple[str, str]] = []  # (node, "up" | "down") in rule order
+        _iptables("-N", self.chain)
+        try:
+            for node, ports in self.ports.items():
+                for port in ports:
+                    for way, match in (("up", "--dport"), ("down", "--sport")):
+                        _iptables("-A", self.chain, "-o", "lo", "-p", "tcp", match, str(port))
+                        self._rules.append((node, way))
+            _iptables("-I", "OUTPUT", "1", "-j", self.chain)
+        except BaseException:
+            _remove(self.chain)
+            raise
+
+    def read(self, column: int = 1) -> dict[str, tuple[int, int]]:
+        """Per node: (up, down) bytes counted since the rules were made (``column`` 0:
+        packets instead)."""
+        lines = _iptables("-L", self.chain, "-v", "-x", "-n").splitlines()[2:]
+        if len(lines) != len(self._rules):
+            raise NotSupportedError(f"chain {self.chain} was changed from outside")
+        totals = {node: [0, 0] for node in self.ports}
+        for (node, way), line in zip(self._rules, lines, strict=True):
+            totals[node][0 if way == "up" else 1] += int(line.split()[column])
+        return {node: (up, down) for node, (up, down) in totals.items()}
+
+    def close(self) -> None:
+        _remove(self.chain)

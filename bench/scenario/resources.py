@@ -10,13 +10,12 @@ confirmed recovery gets its resync window up to the end of the case, and a note 
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bench.distros.base import Distro
+from bench.errors import NotSupportedError
 from bench.faults import Fault
 from bench.model import Capability
 from bench.observe import traffic
@@ -41,11 +40,10 @@ class NodeWindow:
     cut_mono: float | None = None
     restore_mono: float | None = None
     recovered_mono: float | None = None
-    exact: bool = True  # every offline fault a reset cut: traffic counters split exactly
-    at_cut: tuple[int, int] | None = None  # settled counters after the first cut
+    #: (up, down) link byte counters at the first cut, the last restore, the recovery
+    at_cut: tuple[int, int] | None = None
     at_restore: tuple[int, int] | None = None
     at_recovered: tuple[int, int] | None = None
-    flushed_mono: float | None = None  # when the connections were closed for the count
     traffic_error: str = ""
 
 
@@ -57,11 +55,16 @@ class CaseResources:
         self.cluster = cluster
         self.started_mono = time.monotonic()
         self.windows: dict[str, NodeWindow] = {}
-        self._threads: list[threading.Thread] = []
-        self._defer = False
         self.sampler: Sampler | None = None
         if Capability.FOOTPRINT in cluster.CAPABILITIES:
             self.sampler = Sampler(self._targets).start()
+        self.counters: traffic.LinkCounters | None = None
+        self.counters_why = ""
+        try:
+            links = {n.name: list(n.dial.values()) for n in cluster.edge_nodes}
+            self.counters = traffic.LinkCounters(links) if links else None
+        except NotSupportedError as exc:
+            self.counters_why = f"no exact byte counter: {exc}"
 
     def _targets(self) -> dict[str, list[int]]:
         pids = {n.name: self.cluster.agent_pids(n.name) for n in self.cluster.edge_nodes}
@@ -79,61 +82,31 @@ class CaseResources:
             return
         node = fault.link.name
         w = self.windows.setdefault(node, NodeWindow())
-        if fault.mode != "reset" or fault.kind != "cut":
-            w.exact = False
         if fault.ended_mono is None:
             if w.cut_mono is None:
                 w.cut_mono = self.mark()
-                if w.exact:
-                    thread = threading.Thread(target=self._settle_cut, args=(fault, w))
-                    thread.start()
-                    self._threads.append(thread)
+                w.at_cut = self._bytes(node, w)
         else:
             w.restore_mono = self.mark()
-            w.recovered_mono = None
-            if w.exact:
-                w.at_restore = self._read(w, lambda: traffic.counters(fault.link))
+            w.at_restore = self._bytes(node, w)
+            w.recovered_mono = w.at_recovered = None
 
-    def _settle_cut(self, fault: Fault, w: NodeWindow) -> None:
-        w.at_cut = self._read(w, lambda: traffic.settled(fault.link))
-
-    @staticmethod
-    def _read(w: NodeWindow, read: Callable[[], tuple[int, int] | None]) -> tuple[int, int] | None:
+    def _bytes(self, node: str, w: NodeWindow) -> tuple[int, int] | None:
+        if self.counters is None:
+            return None
         try:
-            return read()
-        except Exception as exc:  # a counter we cannot read is an empty row, not a failure
+            return self.counters.read().get(node)
+        except NotSupportedError as exc:  # an unreadable counter is an empty row
             w.traffic_error = f"counters unreadable: {exc}"[:200]
             return None
 
     def on_recovered(self, node: str, stable: bool) -> None:
-        """``node_recovery`` returned: close the window (once, for a stable node)."""
+        """``node_recovery`` returned: close the node's resync window (once, when stable)."""
         w = self.windows.get(node)
         if w is None or w.restore_mono is None or w.recovered_mono is not None or not stable:
             return
         w.recovered_mono = self.mark()
-        if not self._defer:
-            self._flush(node, w)
-
-    def _flush(self, node: str, w: NodeWindow) -> None:
-        for thread in self._threads:
-            thread.join()
-        if w.exact and w.at_recovered is None:
-            w.at_recovered = self._read(w, lambda: traffic.flush(self.cluster.node(node).link))
-            w.flushed_mono = time.monotonic()
-
-    @contextlib.contextmanager
-    def deferred_flush(self) -> Iterator[None]:
-        """Inside, a confirmed recovery does not yet close its link's connections (their
-        reconnects would add to what a mass reconnect measures on the control plane); on
-        exit, every recovered node's link is closed and counted."""
-        self._defer = True
-        try:
-            yield
-        finally:
-            self._defer = False
-            for node, w in sorted(self.windows.items()):
-                if w.recovered_mono is not None:
-                    self._flush(node, w)
+        w.at_recovered = self._bytes(node, w)
 
     # --- rows -----------------------------------------------------------------------------
 
@@ -144,8 +117,8 @@ class CaseResources:
         end = self.mark()
         if self.sampler is not None:
             self.sampler.stop()
-        for thread in self._threads:
-            thread.join()
+        if self.counters is not None:
+            self.counters.close()
         for node, w in sorted(self.windows.items()):
             if w.cut_mono is None:
                 continue
@@ -189,32 +162,30 @@ class CaseResources:
 
     def _record_traffic(self, record: Record, node: str, w: NodeWindow) -> None:
         metrics = ("offline_bytes_attempted", "resync_bytes_up", "resync_bytes_down")
-        if not w.exact:
-            why = (
-                "not exact with Toxiproxy counters: a blackhole cut keeps connections open "
-                "across the window bounds (they are counted when they close)"
-            )
+        why = w.traffic_error or self.counters_why
+        if why or w.at_cut is None:
             for metric in metrics:
-                record(metric, None, node, why)
+                record(metric, None, node, why or "no counter for this node's link")
             return
-        note = f"source: {traffic.SOURCE}"
-        if w.traffic_error or w.at_cut is None:
-            why = w.traffic_error or "no exact counter on this link backend"
+        source = f"source: {traffic.SOURCE}"
+        if w.at_restore is None or w.restore_mono is None or w.cut_mono is None:
             for metric in metrics:
-                record(metric, None, node, why)
+                record(metric, None, node, "no restore in the case")
             return
-        up0, down0 = w.at_cut
-        if w.at_restore is not None:
-            up1 = w.at_restore[0]
-            record("offline_bytes_attempted", float(up1 - up0), node, f"reset cut; {note}")
-        else:
-            record("offline_bytes_attempted", None, node, "no restore in the case")
-        if w.at_recovered is None:
+        up = w.at_restore[0] - w.at_cut[0]
+        down = w.at_restore[1] - w.at_cut[1]
+        record(
+            "offline_bytes_attempted",
+            float(up),
+            node,
+            f"agent to link, first cut to last restore ({w.restore_mono - w.cut_mono:.1f}s; "
+            f"{down} bytes the other way); {source}",
+        )
+        if w.at_recovered is None or w.recovered_mono is None:
             for metric in metrics[1:]:
                 record(metric, None, node, "no confirmed recovery: the window never closed")
             return
-        up2, down2 = w.at_recovered
-        span = (w.flushed_mono or 0) - (w.restore_mono or 0)
-        note = f"restore until recovery confirmed (stable hold included), {span:.1f}s; {note}"
-        record("resync_bytes_up", float(up2 - up0), node, note)
-        record("resync_bytes_down", float(down2 - down0), node, note)
+        span = w.recovered_mono - w.restore_mono
+        note = f"restore until recovery confirmed (stable hold included), {span:.1f}s; {source}"
+        record("resync_bytes_up", float(w.at_recovered[0] - w.at_restore[0]), node, note)
+        record("resync_bytes_down", float(w.at_recovered[1] - w.at_restore[1]), node, note)

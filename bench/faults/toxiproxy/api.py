@@ -109,21 +109,5 @@ class Api:
                 return resp.status_code, resp.text.strip()
         return resp.status_code, (resp.json() if resp.content else None)
 
-    def text(self, path: str) -> str | None:
-        """GET ``path`` as text (e.g. ``/metrics``); None when the server has no such path,
-        FaultError on any other failure."""
-        try:
-            with self._lock:
-                resp = self._session.get(self.url + path, timeout=(2.0, self.timeout))
-        except requests.RequestException as e:
-            raise FaultError(
-                f"toxiproxy API GET {self.url}{path} failed: {e}{self.log_hint}"
-            ) from e
-        if resp.status_code == 404:
-            return None
-        if resp.status_code >= 400:
-            raise FaultError(f"toxiproxy API GET {path} -> {resp.status_code}: {resp.text[:200]}")
-        return resp.text
-
     def close(self) -> None:
         self._session.close()

@@ -17,12 +17,9 @@ Cuts in both modes:
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
-import re
 import socket
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,9 +28,6 @@ from bench.faults.base import CutMode, Direction, Fault, FaultKind, Link, non_ne
 from bench.faults.toxiproxy.api import Api, check_direction, check_toxic_type, parse_hostport
 
 log = logging.getLogger(__name__)
-
-#: one sample of ``-proxy-metrics``: received bytes of one proxy in one direction
-_RECEIVED = re.compile(r"^toxiproxy_proxy_received_bytes_total\{([^}]*)\} (\S+)$", re.M)
 
 
 @dataclass(frozen=True)
@@ -247,39 +241,6 @@ class ToxiproxyLink(Link):
                     )
                     if status >= 400 and status != 404:
                         raise FaultError(f"could not remove {toxic} from proxy {p.name}: {err}")
-
-    def bytes_read(self) -> tuple[int, int] | None:
-        """Bytes the link's proxies read from the agent (up) and from the control plane
-        (down), from toxiproxy-server's own counters (``-proxy-metrics``); None when the
-        server does not export them. Toxiproxy adds a connection's bytes when that direction
-        of the connection ends, so this counts closed connections only (see
-        :meth:`connections_closed`)."""
-        text = self._api.text("/metrics")  # None: started without -proxy-metrics
-        if text is None:
-            return None
-        names = {p.name for p in self.proxies}
-        totals = {"upstream": 0, "downstream": 0}  # no sample yet: no connection has closed
-        for labels, value in _RECEIVED.findall(text):
-            fields = dict(re.findall(r'(\w+)="([^"]*)"', labels))
-            if fields.get("proxy") in names and fields.get("direction") in totals:
-                totals[fields["direction"]] += int(float(value))
-        return totals["upstream"], totals["downstream"]
-
-    @contextlib.contextmanager
-    def connections_closed(self) -> Iterator[None]:
-        """Inside: every connection of the link closed and new ones refused (each proxy
-        disabled), so that Toxiproxy counts their bytes; re-enabled on exit. The agent sees a
-        reset and reconnects. Not a fault: nothing is journaled. Refused while cut."""
-        with self._lock:
-            if self._down_mode is not None:
-                raise FaultError(f"link {self.name} is cut; its connections are the cut's")
-            try:
-                for p in self.proxies:
-                    self._api.call("POST", f"/proxies/{p.name}", {"enabled": False})
-                yield
-            finally:
-                for p in self.proxies:
-                    self._api.call("POST", f"/proxies/{p.name}", {"enabled": True})
 
     def delete(self) -> None:
         """Delete every proxy of the link from the server."""

@@ -81,8 +81,7 @@ class Toxiproxy:
             port = free_port()
             proc = Supervised(
                 "toxiproxy-server",
-                # -proxy-metrics: bytes per proxy and direction at /metrics (bench.observe.traffic)
-                [exe, "-host", "127.0.0.1", "-port", str(port), "-proxy-metrics"],
+                [exe, "-host", "127.0.0.1", "-port", str(port)],
                 log_path,
                 detached=detached,
             ).start()
