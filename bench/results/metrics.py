@@ -114,19 +114,22 @@ _ALL = [
         "offline_bytes_attempted",
         "bytes",
         "lower",
-        "bytes the agent got onto its link while cut (read by the link's proxy)",
+        "IP bytes (headers included) the agent sent toward its link while cut, first cut to "
+        "last restore",
     ),
     Metric(
         "resync_bytes_up",
         "bytes",
         "lower",
-        "bytes from the agent over its link from the restore until its recovery was confirmed",
+        "IP bytes (headers included) from the agent over its link, restore until its recovery "
+        "was confirmed",
     ),
     Metric(
         "resync_bytes_down",
         "bytes",
         "lower",
-        "bytes to the agent over its link from the restore until its recovery was confirmed",
+        "IP bytes (headers included) to the agent over its link, restore until its recovery "
+        "was confirmed",
     ),
     Metric(
         "all_recovered_s",
