@@ -122,8 +122,11 @@ def test_mass_reconnect(
         try:
             rate, why = zone_rule.eviction_rate(len(nodes), len(nodes), t)
             note = f"zone rule: {why}"
-            if rate == 0 and evicted:
-                note += f"; {evicted} evicted against the rule"
+            if rate == 0 and evicted:  # see tests/test_zone_rule.py
+                note += (
+                    f"; {evicted} evicted: nodes seen not Ready while the zone was still normal "
+                    "may be tainted before the whole zone is"
+                )
         except ValueError as exc:
             note = str(exc)
         run.record("evicted_pods", evicted, node=SITE, note=note)
