@@ -16,7 +16,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,13 +74,16 @@ class Sampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def tick(self) -> float:
-        """Sample every target process once, now; returns the samples' monotonic time."""
+    def tick(self, keys: Collection[str] | None = None) -> float:
+        """Sample every target process (of ``keys`` only, if given) once, now; returns the
+        samples' monotonic time."""
         now = time.monotonic()
         try:
             targets = self.targets()
         except Exception:  # a driver mid-restart; the next tick asks again
             return now
+        if keys is not None:
+            targets = {k: v for k, v in targets.items() if k in keys}
         taken: list[Sample] = []
         for key, pids in targets.items():
             for pid in pids:
@@ -100,9 +103,9 @@ class Sampler:
             self.samples.extend(taken)
         return now
 
-    def mark(self) -> float:
-        """Sample now (a window bound); returns the monotonic time of the sample."""
-        return self.tick()
+    def mark(self, keys: Collection[str] | None = None) -> float:
+        """Sample now (a window bound of ``keys``, or of all); returns the sample's time."""
+        return self.tick(keys)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):

@@ -72,8 +72,11 @@ class CaseResources:
             pids[CP_PREFIX + name] = [pid]
         return pids
 
-    def mark(self) -> float:
-        return self.sampler.mark() if self.sampler else time.monotonic()
+    def mark(self, node: str | None = None) -> float:
+        """A window bound: sample ``node``'s agent (all processes, without ``node``) now."""
+        if self.sampler is None:
+            return time.monotonic()
+        return self.sampler.mark(None if node is None else [node])
 
     # --- events (from ScenarioRun) --------------------------------------------------------
 
@@ -84,10 +87,10 @@ class CaseResources:
         w = self.windows.setdefault(node, NodeWindow())
         if fault.ended_mono is None:
             if w.cut_mono is None:
-                w.cut_mono = self.mark()
+                w.cut_mono = self.mark(node)
                 w.at_cut = self._bytes(node, w)
         else:
-            w.restore_mono = self.mark()
+            w.restore_mono = self.mark(node)
             w.at_restore = self._bytes(node, w)
             w.recovered_mono = w.at_recovered = None
 
@@ -105,7 +108,7 @@ class CaseResources:
         w = self.windows.get(node)
         if w is None or w.restore_mono is None or w.recovered_mono is not None or not stable:
             return
-        w.recovered_mono = self.mark()
+        w.recovered_mono = self.mark(node)
         w.at_recovered = self._bytes(node, w)
 
     # --- rows -----------------------------------------------------------------------------
