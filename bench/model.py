@@ -27,6 +27,7 @@ class Capability(enum.StrEnum):
     REBOOT = "reboot"  # every container gone and the agent restarted (fake runtimes: restart)
     REAL_RUNTIME = "real runtime"  # containers that outlive an agent restart
     LINK_PROBE = "link probe"  # time one fresh request through the node's link
+    FOOTPRINT = "footprint"  # pids of each edge agent and of the control plane, on this host
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,15 @@ class Timings:
     #: dials again (after a blackhole, a hung connection may hold recovery back this long);
     #: from the agent's own settings, 0 when unknown
     agent_silent_link_s: float = 0.0
+    #: the node lifecycle controller's zone rule (None: not read from the running process)
+    unhealthy_zone_threshold: float | None = None
+    large_cluster_size_threshold: float | None = None
+    node_eviction_rate: float | None = None
+    secondary_node_eviction_rate: float | None = None
 
     def as_dict(self) -> dict[str, float]:
-        return dataclasses.asdict(self)
+        """The settings that are known (the zone rule only where it was read back)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
     @property
     def detect_bound_s(self) -> float:

@@ -1,5 +1,5 @@
 """Benchmarks (not assertions on speed) of the embedded default: bring-up with a warm tool
-cache for 3 and 50 edge nodes, and teardown."""
+cache for 3, 50 and 200 edge nodes, and teardown."""
 
 from __future__ import annotations
 
@@ -25,7 +25,10 @@ def _cluster(tmp_path: Path, nodes: int) -> KwokLocal:
     return KwokLocal(spec)
 
 
-@pytest.mark.parametrize("nodes", [3, pytest.param(50, marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "nodes",
+    [3, pytest.param(50, marks=pytest.mark.slow), pytest.param(200, marks=pytest.mark.slow)],
+)
 def test_bringup(benchmark: BenchmarkFixture, tmp_path: Path, nodes: int) -> None:
     clusters: list[KwokLocal] = []
 

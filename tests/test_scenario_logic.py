@@ -59,7 +59,7 @@ def observer() -> ClusterObserver:
 def run(observer: ClusterObserver, tmp_path: Path) -> ScenarioRun:
     ctx = RunContext("r", "t", "kwok", "local", "fast")
     return ScenarioRun(
-        cluster=SimpleNamespace(edge_nodes=[]),  # type: ignore[arg-type]  # no links here
+        cluster=SimpleNamespace(edge_nodes=[], CAPABILITIES=frozenset()),  # type: ignore[arg-type]
         observer=observer,
         recorder=Recorder(tmp_path, ctx),  # type: ignore[arg-type]
         journal=EventJournal(tmp_path, "r"),

@@ -153,6 +153,20 @@ class Distro(abc.ABC):
         """Restart the edge agent of ``node`` (for fake runtimes this is a reboot)."""
         raise NotSupportedError(f"{self.name}/{self.provider} cannot restart its edge agent")
 
+    def agent_pids(self, node: str) -> list[int]:
+        """The pids of ``node``'s edge agent process(es) on this machine, now (an agent
+        restart changes them): what :mod:`bench.observe.footprint` samples."""
+        raise NotSupportedError(f"{self.name}/{self.provider} has no local agent processes")
+
+    def apiserver_metrics(self) -> str:
+        """The API server's ``/metrics`` text (as the admin)."""
+        raise NotSupportedError(f"{self.name}/{self.provider} cannot read the API server metrics")
+
+    def control_plane_pids(self) -> dict[str, int]:
+        """The control plane's processes on this machine (API server, etcd, cloud-side
+        processes such as cloudcore) by name."""
+        raise NotSupportedError(f"{self.name}/{self.provider} has no local control plane")
+
     @classmethod
     def teardown(cls, state: StateDir) -> list[str]:
         """``edgebench down NAME``: undo everything a cluster of this driver recorded in its

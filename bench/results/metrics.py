@@ -99,6 +99,91 @@ _ALL = [
         "lower",
         "link restore to every endpoint of the subcloud in-sync (statuses in the note)",
     ),
+    # --- resource constraint and scale (issue 14): footprint, link traffic, mass reconnect --
+    Metric(
+        "agent_rss_baseline_mb",
+        "MiB",
+        "lower",
+        "resident memory of the node's edge agent process(es) at the cut (end of baseline)",
+    ),
+    Metric(
+        "agent_rss_peak_mb",
+        "MiB",
+        "lower",
+        "highest sampled resident memory of the edge agent from case start to its recovery",
+    ),
+    Metric(
+        "agent_cpu_baseline_s",
+        "s",
+        "lower",
+        "CPU seconds (user+system) of the edge agent from case start to the cut",
+    ),
+    Metric(
+        "agent_cpu_offline_s",
+        "s",
+        "lower",
+        "CPU seconds of the edge agent while cut off (first cut to last restore)",
+    ),
+    Metric(
+        "agent_cpu_resync_s",
+        "s",
+        "lower",
+        "CPU seconds of the edge agent from the restore until its recovery was confirmed",
+    ),
+    Metric(
+        "offline_bytes_attempted",
+        "bytes",
+        "lower",
+        "IP bytes (headers included) the agent sent toward its link while cut, first cut to "
+        "last restore",
+    ),
+    Metric(
+        "resync_bytes_up",
+        "bytes",
+        "lower",
+        "IP bytes (headers included) from the agent over its link, restore until its recovery "
+        "was confirmed",
+    ),
+    Metric(
+        "resync_bytes_down",
+        "bytes",
+        "lower",
+        "IP bytes (headers included) to the agent over its link, restore until its recovery "
+        "was confirmed",
+    ),
+    Metric(
+        "all_recovered_s",
+        "s",
+        "lower",
+        "mass reconnect: last restore to the last node stable (Ready and staying Ready)",
+    ),
+    Metric(
+        "reconnect_p95_s",
+        "s",
+        "lower",
+        "mass reconnect: 95th percentile of the nodes' stable_recover_s",
+    ),
+    Metric(
+        "apiserver_requests",
+        "count",
+        "lower",
+        "mass reconnect: API server requests (apiserver_request_total delta) from just before "
+        "the restore until the last node's recovery was confirmed",
+    ),
+    Metric(
+        "controlplane_rss_peak_mb",
+        "MiB",
+        "lower",
+        "mass reconnect: highest sampled resident memory of the control plane processes "
+        "(summed) from just before the restore until the last node's recovery was confirmed",
+    ),
+    Metric(
+        "controlplane_cpu_s",
+        "s",
+        "lower",
+        "mass reconnect: CPU seconds of the control plane processes (summed) from just before "
+        "the restore until the last node's recovery was confirmed",
+    ),
 ]
 
 METRICS: dict[str, Metric] = {m.name: m for m in _ALL}

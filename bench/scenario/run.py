@@ -23,6 +23,7 @@ from bench.observe.timeline import PodsRecovery, Recovery
 from bench.observe.watch import ClusterObserver, Event
 from bench.results.records import EventJournal, Recorder
 from bench.scenario import template
+from bench.scenario.resources import CaseResources
 from bench.scenario.workload import APP_LABEL
 
 
@@ -47,8 +48,11 @@ class ScenarioRun:
     started_mono: float = field(default_factory=time.monotonic)
     #: the fault label of each node's current or last fault, for row notes
     fault_labels: dict[str, str] = field(default_factory=dict)
+    #: agent footprint and link traffic of the case's offline windows (rows at finish)
+    resources: CaseResources = field(init=False)
 
     def __post_init__(self) -> None:
+        self.resources = CaseResources(self.cluster)
         for node in self.cluster.edge_nodes:
             node.link.listeners.append(self._on_fault)
 
@@ -62,6 +66,7 @@ class ScenarioRun:
         if wall is None or mono is None:
             return
         self.fault_labels[fault.link.name] = fault.label
+        self.resources.on_fault(fault)
         self.journal.add(
             scenario=self.scenario,
             case=self.case,
@@ -85,6 +90,7 @@ class ScenarioRun:
             with contextlib.suppress(ValueError):
                 node.link.listeners.remove(self._on_fault)
         self.journal_ready([n.name for n in self.cluster.edge_nodes], self.started_mono - 1)
+        self.resources.finish(lambda m, v, n, note: self.record(m, v, node=n, note=note))
         for metric, name in sorted(self.expected - set(self.recorded)):
             why = f"case failed: {error}" if error else "case ended without measuring it"
             self.record(metric, None, node=name, note=why[:300])
@@ -292,7 +298,9 @@ class ScenarioRun:
                 max(0.0, restore_mono + self.recover_timeout + self.hold_s - time.monotonic()),
                 what=f"{node} Ready and staying Ready for {self.hold_s:g}s",
             )
-        return judge()
+        rec = judge()
+        self.resources.on_recovered(node, rec.stable)
+        return rec
 
     def record_recovery(self, rec: Recovery, first_ready: bool = True) -> None:
         """Record ``first_ready_s``, ``stable_recover_s``, ``relapses`` and ``notready_span_s``

@@ -101,7 +101,14 @@ class LocalCluster(Distro):
     #: a read-idle timeout of 30 s, then a ping that must answer within 15 s
     #: (k8s.io/apimachinery v0.32 pkg/util/net/http.go, readIdleTimeoutSeconds/pingTimeout)
     AGENT_SILENT_LINK_S: ClassVar[float] = 30.0 + 15.0
-    CAPABILITIES = frozenset({Capability.AGENT_RESTART, Capability.REBOOT, Capability.LINK_PROBE})
+    CAPABILITIES = frozenset(
+        {
+            Capability.AGENT_RESTART,
+            Capability.REBOOT,
+            Capability.LINK_PROBE,
+            Capability.FOOTPRINT,
+        }
+    )
     LACKS: ClassVar[Mapping[Capability, str]] = {
         Capability.REAL_RUNTIME: "a fake container runtime in the agent process: restarting "
         "the agent is a reboot (every container gone), see node_reboot_offline",
@@ -235,6 +242,18 @@ class LocalCluster(Distro):
         self.agents[node] = self.start_agent(self.node(node))
         self._write_state()
 
+    def agent_pids(self, node: str) -> list[int]:
+        agent = self.agents.get(node)
+        return [agent.pid] if agent is not None and agent.pid is not None else []
+
+    def apiserver_metrics(self) -> str:
+        return self.control_plane.get("/metrics", timeout=30).decode()
+
+    def control_plane_pids(self) -> dict[str, int]:
+        pids = dict(self.control_plane.pids())
+        pids.update({p.name: p.pid for p in self.cloud if p.pid is not None})
+        return pids
+
     def probe_link(self, node: str, path: str = "/version") -> tuple[float, int]:
         """One fresh request to the API server through the node's link, made from where the
         node's packets are; seconds and bytes of the answer."""
@@ -347,8 +366,7 @@ class LocalCluster(Distro):
             proc.check_alive()
 
     def _pids(self) -> dict[str, int]:
-        pids = dict(self.control_plane.pids())
-        pids.update({p.name: p.pid for p in self.cloud if p.pid is not None})
+        pids = self.control_plane_pids()
         if self.links.pid is not None:
             pids["toxiproxy-server"] = self.links.pid
         for name, agent in self.agents.items():

@@ -47,6 +47,17 @@ KUBELET_FAST = Timings(
 # processes' logged flags once they run (they change between Kubernetes releases).
 AGENT_DEFAULTS = {"node_status_update_period_s": 10.0, "node_lease_duration_s": 40.0}
 
+# The node lifecycle controller's zone rule: when more than ``unhealthy-zone-threshold`` of a
+# zone's nodes (and more than two) are not Ready, evictions in that zone slow to the secondary
+# rate, or stop in a cluster of at most ``large-cluster-size-threshold`` nodes; when every node
+# of every zone is not Ready, they stop. Read back into Timings (flag -> field).
+ZONE_RULE_FLAGS = {
+    "unhealthy-zone-threshold": "unhealthy_zone_threshold",
+    "large-cluster-size-threshold": "large_cluster_size_threshold",
+    "node-eviction-rate": "node_eviction_rate",
+    "secondary-node-eviction-rate": "secondary_node_eviction_rate",
+}
+
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)")
 _UNIT = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 
@@ -250,7 +261,7 @@ class LocalControlPlane:
         # It logs its flags one line at a time: wait for the ones read back below.
         wait_for(
             lambda: (
-                {"node-monitor-grace-period", "node-monitor-period"}
+                {"node-monitor-grace-period", "node-monitor-period", *ZONE_RULE_FLAGS}
                 <= logged_flags(kcm.log_path).keys()
             ),
             30,
@@ -316,6 +327,7 @@ class LocalControlPlane:
                 node_monitor_period_s=parse_go_duration(kcm["node-monitor-period"]),
                 unreachable_toleration_s=float(api["default-unreachable-toleration-seconds"]),
                 not_ready_toleration_s=float(api["default-not-ready-toleration-seconds"]),
+                **{field: float(kcm[flag]) for flag, field in ZONE_RULE_FLAGS.items()},
             )
         except (KeyError, ValueError) as exc:
             raise ClusterError(
