@@ -424,9 +424,12 @@ def test_hold_a_fault(toxiproxy, make_link):
 """
 
 
-@pytest.mark.parametrize("fault", ["cut", "latency"])
+@pytest.mark.parametrize(
+    ("fault", "signum"),
+    [("cut", signal.SIGINT), ("latency", signal.SIGINT), ("cut", signal.SIGTERM)],
+)
 def test_sigint_mid_fault_leaves_no_server_or_listener(
-    tmp_path: Path, echo: EchoServer, toxiproxy_server_path: Path, fault: str
+    tmp_path: Path, echo: EchoServer, toxiproxy_server_path: Path, fault: str, signum: int
 ) -> None:
     (tmp_path / "test_child.py").write_text(CHILD_TEST)
     info_path = tmp_path / "info.json"
@@ -441,7 +444,7 @@ def test_sigint_mid_fault_leaves_no_server_or_listener(
     pid, api, listen = int(str(info["pid"])), f"127.0.0.1:{info['api']}", str(info["listen"])
     assert pid_alive(pid)
     assert refuses(listen) == (fault == "cut")
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out = proc.communicate(timeout=30)[0].decode(errors="replace")
     assert proc.returncode == 2, out  # pytest's "interrupted"
     assert "KeyboardInterrupt" in out
