@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ from bench.distros.docker.agent import ContainerAgent
 from bench.distros.docker.k3s import run_id
 from bench.distros.docker.nsrunner import ContainerNetns
 from bench.distros.docker.spec import ContainerSpec, Security, host_address
-from bench.distros.local.cluster import LocalCluster
+from bench.distros.local.cluster import LocalCluster, LocalSettings
 from bench.distros.local.controlplane import write_kubeconfig
 from bench.distros.state import StateDir
 from bench.faults.kernel import Endpoint, KernelLink
@@ -48,6 +49,12 @@ class DockerAgents(LocalCluster):
         self.subnet = ""
         self.gateway = ""
         self.image = images.agents_image()
+
+    @classmethod
+    def provider_settings(cls, options: Mapping[str, Any]) -> LocalSettings:
+        """A container is a network namespace already: no node namespaces of the local
+        provider here (``--netns`` does not apply); links are Toxiproxy's."""
+        return LocalSettings(netns=False)
 
     @classmethod
     def check_available(cls) -> None:
