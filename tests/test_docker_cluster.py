@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def vanilla(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VanillaDocker]:
     require_available(VanillaDocker)
     spec = ClusterSpec(
-        name="t-vanilla-docker",
+        name=f"t-vanilla-docker-{os.getpid()}",
         edge_nodes=2,
         profile="fast",
         state_root=tmp_path_factory.mktemp("clusters"),
@@ -109,7 +109,7 @@ def _fault_active(state_file: Path) -> bool:
 @pytest.mark.slow
 def test_nothing_labelled_remains_after_sigint_mid_fault(tmp_path: Path) -> None:
     require_available(VanillaDocker)
-    name = "t-docker-sigint"
+    name = f"t-docker-sigint-{os.getpid()}"
     home = tmp_path / "home"
     tools = Path(os.environ.get("EDGEBENCH_HOME") or Path.home() / ".cache" / "edgebench")
     home.mkdir()
@@ -137,7 +137,7 @@ def test_nothing_labelled_remains_after_sigint_mid_fault(tmp_path: Path) -> None
 
 def test_reaper_removes_what_a_killed_owner_left(tmp_path: Path) -> None:
     require_available(VanillaDocker)
-    name = "t-docker-reap"
+    name = f"t-docker-reap-{os.getpid()}"
     client = engine.connect()
     try:
         dead = subprocess.Popen(["true"])
@@ -186,7 +186,9 @@ def test_kwok_in_containers_goes_not_ready_only_through_its_link(tmp_path: Path)
     from bench.distros.docker.kwok import KwokDocker
 
     require_available(KwokDocker)
-    spec = ClusterSpec(name="t-kwok-docker", edge_nodes=2, profile="fast", state_root=tmp_path)
+    spec = ClusterSpec(
+        name=f"t-kwok-docker-{os.getpid()}", edge_nodes=2, profile="fast", state_root=tmp_path
+    )
     with KwokDocker(spec) as kwok, ClusterObserver(kwok.api).running() as obs:
         assert leftovers(spec.name)  # two containers and the network
         with kwok.node("edge-1").link.cut():
