@@ -50,7 +50,7 @@ def test_bench_latency_both_directions_apply_remove(
 @pytest.mark.benchmark(group="fault apply+remove")
 def test_bench_cut_restore(benchmark: BenchmarkFixture, link: ToxiproxyLink) -> None:
     def cut_restore() -> None:
-        with link.cut():
+        with link.cut(mode="reset"):
             pass
 
     benchmark(cut_restore)

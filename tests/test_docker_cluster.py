@@ -71,7 +71,7 @@ def test_kubelet_view_survives_a_cut_and_a_container_restart_is_a_reboot(
             what="pod p Ready",
         )
         assert vanilla.edge_pods("edge-1").get(f"{ns}/p") == "Running"
-        with vanilla.node("edge-1").link.cut():
+        with vanilla.node("edge-1").link.cut(mode="reset"):
             cut_at = time.monotonic()
             assert vanilla.edge_pods("edge-1").get(f"{ns}/p") == "Running"  # still held
             vanilla.restart_agent("edge-1")
