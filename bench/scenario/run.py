@@ -10,6 +10,7 @@ a fault; Ready transitions and the rows of a failed case when the case ends (:me
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from bench.results.records import EventJournal, Recorder
 from bench.scenario import template
 from bench.scenario.resources import CaseResources
 from bench.scenario.workload import APP_LABEL
+
+log = logging.getLogger(__name__)
 
 
 def _is_ready(event: Event) -> bool:
@@ -90,7 +93,12 @@ class ScenarioRun:
             with contextlib.suppress(ValueError):
                 node.link.listeners.remove(self._on_fault)
         self.journal_ready([n.name for n in self.cluster.edge_nodes], self.started_mono - 1)
-        self.resources.finish(lambda m, v, n, note: self.record(m, v, node=n, note=note))
+        try:
+            self.resources.finish(lambda m, v, n, note: self.record(m, v, node=n, note=note))
+        except Exception as exc:  # the case's own rows below must still be written
+            log.warning(
+                "footprint and traffic rows of %s/%s lost: %s", self.scenario, self.case, exc
+            )
         for metric, name in sorted(self.expected - set(self.recorded)):
             why = f"case failed: {error}" if error else "case ended without measuring it"
             self.record(metric, None, node=name, note=why[:300])
