@@ -193,8 +193,9 @@ def _rate(bytes_per_s: float) -> str:
     return f"{max(8, round(bytes_per_s * 8))}bit"
 
 
-def _burst(bytes_per_s: float | None) -> int:
-    # At least two full frames; otherwise 20 ms worth of the rate.
+def burst_bytes(bytes_per_s: float | None) -> int:
+    """The token bucket of a bandwidth cap: at least two full frames, otherwise 20 ms worth
+    of the rate; that many bytes pass at line rate before the cap bites."""
     return max(3028, round((bytes_per_s or 0) / 50))
 
 
@@ -206,7 +207,7 @@ def _shape_commands(dev: str, shape: Shape, u32: Iterable[str] | None) -> list[s
     cmds = [
         f"qdisc add dev {dev} root handle {h}: htb{default}",
         f"class add dev {dev} parent {h}: classid {h}:10 htb rate {_rate(rate)} "
-        f"ceil {_rate(rate)} burst {_burst(rate)} cburst {_burst(rate)}",
+        f"ceil {_rate(rate)} burst {burst_bytes(rate)} cburst {burst_bytes(rate)}",
     ]
     if shape.delay_ms is not None:
         jitter = f" {shape.jitter_ms:g}ms" if shape.jitter_ms else ""
