@@ -14,8 +14,9 @@ import pytest
 from bench.cli import main
 from bench.distros.remote.check import check_lab, check_node, failure
 from bench.distros.remote.lab import Lab, parse_lab
-from bench.distros.remote.sshd import Keys, Sshd, free_port, sshd_binary
+from bench.distros.remote.sshd import Keys, Sshd, sshd_binary
 from bench.errors import EnvironmentUnavailableError
+from bench.procs import free_port
 
 #: what a node without iptables still has (symlinked into its PATH)
 BASIC_TOOLS = ("sh", "id", "cat", "ip", "ss", "setsid", "sed", "true", "tc")

@@ -25,9 +25,14 @@ def export_lab(cluster: LocalCluster, out: Path) -> Path:
     for node in cluster.edge_nodes:
         ns = cluster.namespaces[node.name]
         ports = sorted(int(address.rsplit(":", 1)[1]) for address in node.dial.values())
-        nodes.append((start_node_sshd(ns, keys, folder), [ns.endpoint(ports)]))
+        lab_node = start_node_sshd(ns, keys, folder, detached=cluster.spec.detached)
+        nodes.append((lab_node, [ns.endpoint(ports)]))
     document = lab_document(
-        cluster.name, cluster.kubeconfig, nodes, keys, timings=cluster.timings.as_dict()
+        cluster.name,
+        cluster.kubeconfig,
+        nodes,
+        keys,
+        timings={k: v for k, v in cluster.timings.as_dict().items() if v is not None},
     )
     for entry in document["nodes"]:
         port = cluster.read_only_ports.get(entry["name"])

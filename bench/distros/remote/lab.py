@@ -12,6 +12,7 @@ come from the system controller's own ``openrc``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -25,6 +26,7 @@ from yaml.constructor import SafeConstructor
 
 from bench.errors import FaultError, UsageError
 from bench.faults.kernel.rules import Endpoint
+from bench.model import Timings
 
 FaultBackend = Literal["iptables", "nft", "toxiproxy", "none"]
 FAULT_BACKENDS: tuple[FaultBackend, ...] = ("iptables", "nft", "toxiproxy", "none")
@@ -41,16 +43,8 @@ DEFAULT_AGENT = {
     "kwok": "",
 }
 DEFAULT_WORKLOAD_IMAGE = "registry.k8s.io/pause:3.10"
-#: the Timings fields a lab may set
-TIMING_KEYS = (
-    "node_monitor_grace_period_s",
-    "node_monitor_period_s",
-    "node_status_update_period_s",
-    "node_lease_duration_s",
-    "unreachable_toleration_s",
-    "not_ready_toleration_s",
-    "agent_silent_link_s",
-)
+#: the Timings fields a lab may set: every field of Timings
+TIMING_KEYS = tuple(f.name for f in dataclasses.fields(Timings))
 T = TypeVar("T")
 
 

@@ -8,17 +8,15 @@ the config all live in ``folder``.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.errors import EnvironmentUnavailableError, HostError
+from bench.errors import ClusterError, EnvironmentUnavailableError, HostError
+from bench.procs import Supervised, port_open, wait_for
 
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd")
 
@@ -117,7 +115,10 @@ def config_text(
 
 
 class Sshd:
-    """One sshd in the foreground of its own process (``prefix``: e.g. ``ip netns exec NS``)."""
+    """One sshd in the foreground of its own supervised process (``prefix``: e.g. ``ip netns
+    exec NS``). Attached (the default) it dies with the harness, like every child of ours;
+    ``detached`` for a lab that must outlive the command that made it (``edgebench up
+    --lab-out``, the host lab), which its owner's teardown then stops."""
 
     def __init__(
         self,
@@ -129,15 +130,17 @@ class Sshd:
         prefix: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         name: str = "sshd",
+        detached: bool = False,
     ) -> None:
         self.folder, self.keys, self.address, self.port = folder, keys, address, port
         self.prefix = tuple(prefix)
         self.env = dict(env or {})
         self.name = name
+        self.detached = detached
         self.config = folder / f"{name}.conf"
         self.log = folder / f"{name}.log"
         self.pid_file = folder / f"{name}.pid"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: Supervised | None = None
 
     def start(self, timeout_s: float = 10.0) -> Sshd:
         binary = sshd_binary()
@@ -147,21 +150,19 @@ class Sshd:
             config_text(self.keys, self.address, self.port, self.pid_file, self.env)
         )
         argv = [*self.prefix, binary, "-D", "-e", "-f", str(self.config)]
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
+        self.proc = Supervised(self.name, argv, self.log, detached=self.detached).start()
         self.keys.trust(self.address, self.port)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise HostError(
-                    f"sshd {self.name} exited with {self.proc.returncode}: "
-                    f"{self.log.read_text(errors='replace')[-500:]}"
-                )
-            if self._listening():
-                return self
-            time.sleep(0.05)
-        self.stop()
-        raise HostError(f"sshd {self.name} did not listen on {self.address}:{self.port}")
+        try:
+            wait_for(
+                self._listening,
+                timeout_s,
+                f"sshd {self.name} to listen on {self.address}:{self.port}",
+                alive=self.proc.check_alive,
+            )
+        except ClusterError as exc:  # exited, or never listened: say so as a host error
+            self.stop()
+            raise HostError(f"sshd {self.name}: {exc}") from None
+        return self
 
     def _listening(self) -> bool:
         if self.prefix:  # in another namespace: ask ss there
@@ -172,30 +173,14 @@ class Sshd:
                 check=False,
             )
             return bool(out.stdout.strip())
-        try:
-            with socket.create_connection((self.address, self.port), timeout=0.2):
-                return True
-        except OSError:
-            return False
+        return port_open(self.address, self.port)
 
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
 
     def stop(self) -> None:
-        """Stop the server (open sessions end with it). Never raises."""
-        if self.proc is None:
-            return
-        try:
-            os.killpg(self.proc.pid, 15)
-            self.proc.wait(timeout=5)
-        except (ProcessLookupError, subprocess.TimeoutExpired, PermissionError):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, 9)
+        """Stop the server and its process group (open sessions end with it). Never raises."""
+        if self.proc is not None:
+            self.proc.stop()
         self.proc = None
-
-
-def free_port(address: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((address, 0))
-        return int(s.getsockname()[1])

@@ -56,7 +56,9 @@ def management_addresses(ns: NodeNamespace) -> tuple[str, str]:
     return str(host), str(host + 1)
 
 
-def start_node_sshd(ns: NodeNamespace, keys: Keys, folder: Path) -> LabNodeNs:
+def start_node_sshd(
+    ns: NodeNamespace, keys: Keys, folder: Path, detached: bool = False
+) -> LabNodeNs:
     """Add the management veth to ``ns`` and start an sshd on its inside address."""
     host_side, inside = management_addresses(ns)
     suffix = ns.veth_host[3:]
@@ -91,6 +93,7 @@ def start_node_sshd(ns: NodeNamespace, keys: Keys, folder: Path) -> LabNodeNs:
         SSH_PORT,
         prefix=ns.exec_argv([]),
         name=f"sshd-{ns.spec.node}",
+        detached=detached,  # inside the namespace: removing the namespace stops it anyway
     ).start()
     return LabNodeNs(ns, inside, host_side, sshd)
 
@@ -199,8 +202,8 @@ def host_lab(cluster: str, out: Path) -> tuple[Path, int]:
     """Write ``out``, a lab of the running local cluster ``cluster``; start its sshd (detached,
     pid in the cluster's state dir: ``stop_host_lab`` stops it). Returns the lab and sshd pid."""
 
-    from bench.distros.remote.sshd import free_port
     from bench.distros.state import StateDir
+    from bench.procs import free_port
 
     state = StateDir(cluster)
     recorded = state.read()
@@ -208,7 +211,9 @@ def host_lab(cluster: str, out: Path) -> tuple[Path, int]:
         raise ClusterError(f"no local cluster named {cluster!r}; start one with edgebench up")
     folder = state.path / "ssh"
     keys = Keys(folder).make()
-    sshd = Sshd(folder, keys, HOST_LAB_ADDRESS, free_port(HOST_LAB_ADDRESS), name="sshd-lab")
+    sshd = Sshd(
+        folder, keys, HOST_LAB_ADDRESS, free_port(HOST_LAB_ADDRESS), name="sshd-lab", detached=True
+    )
     sshd.start()
     (folder / "sshd.pid").write_text(str(sshd.pid))
     config = folder / "ssh_config"
