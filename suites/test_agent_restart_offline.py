@@ -18,7 +18,6 @@ pytestmark = [
 ]
 SCENARIO = "agent_restart_offline"
 REPLICAS = 3
-AGENT_START_TIMEOUT = 60
 
 
 @pytest.mark.parametrize("case", [pytest.param("tolerating", marks=pytest.mark.smoke)])
@@ -37,12 +36,5 @@ def test_agent_restart_offline(
         expected = [p.name for p in run.app_pods(ns, "app")]
 
         with run.outage([node], cut_mode, cluster.timings.short_outage_s) as outage:
-            cluster.restart_agent(node.name)
-            run.record_edge_view(
-                "edge_pods_running_after_restart",
-                node.name,
-                expected,
-                timeout=AGENT_START_TIMEOUT,
-                settle=2.0,
-            )
+            run.restart_agent_offline(node.name, "edge_pods_running_after_restart", expected)
         run.recover(ns, "app", REPLICAS, node.name, outage.fault(node.name), baseline)

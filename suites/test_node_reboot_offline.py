@@ -17,7 +17,6 @@ from bench.scenario.run import ScenarioFactory
 pytestmark = [pytest.mark.scenario, pytest.mark.requires(Capability.REBOOT)]
 SCENARIO = "node_reboot_offline"
 REPLICAS = 3
-AGENT_START_TIMEOUT = 60
 
 
 @pytest.mark.parametrize(
@@ -43,12 +42,5 @@ def test_node_reboot_offline(
         expected = [p.name for p in run.app_pods(ns, "app")]
 
         with run.outage([node], cut_mode, cluster.timings.short_outage_s) as outage:
-            cluster.restart_agent(node.name)
-            run.record_edge_view(
-                "edge_pods_running_after_reboot",
-                node.name,
-                expected,
-                timeout=AGENT_START_TIMEOUT,
-                settle=2.0,
-            )
+            run.restart_agent_offline(node.name, "edge_pods_running_after_reboot", expected)
         run.recover(ns, "app", REPLICAS, node.name, outage.fault(node.name), baseline)

@@ -28,6 +28,10 @@ from bench.scenario.resources import CaseResources
 from bench.scenario.workload import APP_LABEL
 
 log = logging.getLogger(__name__)
+#: how long a restarted agent may take to answer on its local endpoint, and the gap between
+#: the two answers that must agree (it may still be loading what it kept on disk)
+AGENT_START_TIMEOUT_S = 60.0
+AGENT_SETTLE_S = 2.0
 
 
 def _is_ready(event: Event) -> bool:
@@ -178,6 +182,14 @@ class ScenarioRun:
         others = sorted({p for p in phases if p != "Running"})
         note = ", ".join(f"{p}={phases.count(p)}" for p in others)
         self.record(metric, running / len(names), node=node, note=note)
+
+    def restart_agent_offline(self, node: str, metric: str, expected: Iterable[str]) -> None:
+        """Restart ``node``'s agent (while its link is cut) and record ``metric``: the share of
+        ``expected`` pods the restarted agent holds once two of its answers agree."""
+        self.cluster.restart_agent(node)
+        self.record_edge_view(
+            metric, node, expected, timeout=AGENT_START_TIMEOUT_S, settle=AGENT_SETTLE_S
+        )
 
     def outage(
         self,
