@@ -224,3 +224,64 @@ def test_cli_exit_2_on_bad_input(
 ) -> None:
     assert run_cli([*argv, "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("edgebench: error: ")
+
+
+FOOTPRINT_NODE = (
+    "agent_rss_baseline_mb",
+    "agent_rss_peak_mb",
+    "agent_cpu_baseline_s",
+    "agent_cpu_offline_s",
+    "agent_cpu_resync_s",
+    "offline_bytes_attempted",
+    "resync_bytes_up",
+    "resync_bytes_down",
+)
+FOOTPRINT_SITE = (
+    "all_recovered_s",
+    "reconnect_p95_s",
+    "apiserver_requests",
+    "controlplane_rss_peak_mb",
+    "controlplane_cpu_s",
+)
+
+
+def test_footprint_metrics_are_in_the_verdict_table_like_any_other(tmp_path: Path) -> None:
+    """Per-node footprint rows and the site rows of mass_reconnect (node ""), two distros."""
+    from bench.results.metrics import metric
+    from bench.results.records import Recorder, RunContext
+
+    runs = []
+    for factor, distro in ((1.0, "vanilla"), (3.0, "kubeedge")):
+        context = RunContext(f"20261127T000000Z-{distro}", "2026-11-27", distro, "local", "fast")
+        recorder = Recorder(tmp_path / distro, context)
+        for repeat in range(3):
+            for name in FOOTPRINT_NODE:
+                for node in ("edge-0", "edge-1"):
+                    value = factor * (100 + repeat + (node == "edge-1"))
+                    recorder.record(
+                        scenario="mass_reconnect",
+                        case="n10/blackhole",
+                        metric_name=name,
+                        value=value,
+                        repeat=repeat,
+                        node=node,
+                    )
+            for name in FOOTPRINT_SITE:
+                recorder.record(
+                    scenario="mass_reconnect",
+                    case="n10/blackhole",
+                    metric_name=name,
+                    value=factor * (10 + repeat),
+                    repeat=repeat,
+                )
+        runs.append(tmp_path / distro)
+    written = write_report(runs, tmp_path / "report", plots=False, baseline="vanilla")
+    verdict = outline(written.html.read_text()).tables[0]
+    shown = {row[2]: row for row in verdict[1:]}
+    for name in (*FOOTPRINT_NODE, *FOOTPRINT_SITE):
+        row = shown[f"{name} ({metric(name).unit})"]
+        assert row[3] == "kubeedge vs vanilla"
+        assert row[4] == ("worse" if name in FOOTPRINT_NODE else "no difference shown")
+        assert row[5] == ("6/6" if name in FOOTPRINT_NODE else "3/3")
+    text = written.markdown.read_text()
+    assert "kubeedge is WORSE than vanilla on resync_bytes_up in mass_reconnect/n10" in text
