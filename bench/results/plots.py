@@ -5,6 +5,10 @@
   median as a black bar; a box behind the points only from ``BOX_FROM`` values; the y axis from
   zero for durations, counts and ratios; the unit in the axis label; groups without values
   named in the plot with the reason their rows give.
+* :func:`size_plots`: per (scenario, series of sized cases, metric) with values at two sizes
+  or more (:mod:`bench.results.sizes`): the metric against the size (nodes, kB/s), one colour
+  per distro, a point per run and repeat, each distro's medians joined by a line; both axes
+  from zero; an ``uncapped`` size drawn apart at the right, not to scale.
 * :func:`timeline_plots`: per scenario, each node's Ready state around the fault window, rows
   labelled with distro, run id, case, repeat and node; the fault windows shaded, one colour per
   fault kind, with the fault (and the run's cut mode where recorded) in the legend.
@@ -12,6 +16,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +26,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from bench.results.sizes import Growth
 
 BOX_FROM = 10
 MAX_POINTS = 300
@@ -285,6 +292,110 @@ def timeline_plots(
                 caption,
                 scenario,
                 wide=True,
+            )
+        )
+    return plots
+
+
+def draw_growth(ax: Axes, found: Growth, colors: Mapping[str, str]) -> None:
+    """Draw one :class:`~bench.results.sizes.Growth` on ``ax``: per distro its points (one
+    per run and repeat) and its median line; an unbounded size apart at the right."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    bounded = [s for s in found.sizes if math.isfinite(s)]
+    top = max(bounded)
+    apart = top * 1.4 if top > 0 else 1.0  # where "uncapped" is drawn, not to scale
+
+    def position(size: float) -> float:
+        return size if math.isfinite(size) else apart
+
+    distros = sorted(set(map(str, found.medians["distro"])))
+    for distro in distros:
+        color = colors[distro]
+        points = found.points[found.points["distro"] == distro]
+        xs = np.array([position(float(s)) for s in points["size"]])
+        jitter = rng.uniform(-0.012, 0.012, len(xs)) * apart
+        ax.plot(xs + jitter, points["value"], "o", ms=4, alpha=0.6, color=color)
+        line = found.medians[found.medians["distro"] == distro].sort_values("size")
+        sizes, medians = line["size"].to_numpy(dtype=float), line["median"].to_numpy(dtype=float)
+        finite = np.isfinite(sizes)
+        ax.plot(sizes[finite], medians[finite], "-", lw=2, color=color)
+        if not finite.all() and finite.any():
+            last = np.flatnonzero(finite)[-1]
+            ax.plot(
+                [sizes[last], apart], [medians[last], medians[~finite][0]], "--", lw=2, color=color
+            )
+        xs_median = np.where(finite, sizes, apart)
+        ax.plot(xs_median, medians, "_", ms=14, mew=2, color=color)  # a bar at every median
+    ticks = [position(s) for s in found.sizes]
+    labels = [f"{s:g}" if math.isfinite(s) else str(found.quantity.unbounded) for s in found.sizes]
+    ax.set_xticks(ticks, labels, fontsize=8)
+    if len(bounded) < len(found.sizes):
+        ax.axvline((top + apart) / 2, color="#999", ls=":", lw=1)
+    ax.set_xlim(0, max(ticks) * 1.08)
+    values = [*found.points["value"], *found.medians["median"]]
+    peak = max(values) if values else 0.0
+    ax.set_ylim(0, peak * 1.08 if peak > 0 else 1)
+
+
+def growth_caption(found: Growth) -> str:
+    """What grows with what, from the metric catalogue, and how the plot shows it."""
+    q = found.quantity
+    text = (
+        f"How {found.metric} {q.follows} ({q.unit}; cases {found.series}), one "
+        f"colour per distro. {caption_of(found.metric, found.unit, found.better)} Each point is "
+        "one repeat of one run"
+        + (" (the median over its nodes)" if found.per_node else "")
+        + "; the line joins each distro's medians of all values at each size (as in the "
+        "summary table)."
+    )
+    if any(not math.isfinite(s) for s in found.sizes):
+        text += (
+            f" '{q.unbounded}' is the case run without a cap (the link's full rate): drawn apart "
+            "at the right of the dotted line, not to scale, reached by a dashed segment."
+        )
+    if found.empty:
+        text += " No values: " + "; ".join(found.empty) + "."
+    return text
+
+
+def size_plots(frame: pd.DataFrame, colors: Mapping[str, str]) -> list[Plot]:
+    """One plot per (scenario, series of sized cases, metric) with values at two sizes or
+    more: the metric against the size, one colour per distro (see :mod:`bench.results.sizes`)."""
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    from bench.results.sizes import growth
+
+    plots: list[Plot] = []
+    for found in growth(frame):
+        figure = Figure(figsize=(5.6, 3.4), layout="constrained")
+        ax = figure.add_subplot()
+        draw_growth(ax, found, colors)
+        q = found.quantity
+        ax.set_xlabel(f"{q.axis} ({q.unit})")
+        ax.set_ylabel(f"{found.metric} ({found.unit})")
+        if found.unit == "count":
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        arrow = {"lower": "lower is better", "higher": "higher is better"}.get(found.better, "")
+        title = f"{found.scenario} {found.series}: {found.metric} against {q.name}"
+        subtitle = found.series + (f", {arrow}" if arrow else "")
+        ax.set_title(f"{found.scenario}: {found.metric} against {q.name}\n{subtitle}", fontsize=9)
+        ax.grid(alpha=0.3)
+        handles = [
+            Line2D([], [], marker="o", color=colors[d], lw=2, label=d)
+            for d in sorted(set(map(str, found.medians["distro"])))
+        ]
+        ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        plots.append(
+            Plot(
+                title,
+                f"size_{slug(found.scenario)}_{slug(found.series)}_{slug(found.metric)}.png",
+                png(figure),
+                growth_caption(found),
+                found.scenario,
             )
         )
     return plots

@@ -7,7 +7,9 @@ first run folder, or ``--out DIR``:
 * ``report.html``: one self-contained page rendered from the Jinja2 template
   ``templates/report.html.j2``, plots embedded as base64 PNGs. It opens with the verdict table
   of ``edgebench versus`` (who is better at what, by how much, how sure) and its findings in
-  plain sentences, then per scenario: the strip plots (every value; a box only from 10 values),
+  plain sentences, then per scenario: where its cases carry a size (``n50/...``, ``-64kBps``),
+  each metric against that size per distro (:func:`bench.results.plots.size_plots`), the
+  strip plots (every value; a box only from 10 values),
   one colour per distro throughout, a caption saying what each metric means, the summary table
   with the notes of empty values beside it, the side-by-side medians and the node Ready
   timelines; last, the conditions of every run (from run.json).
@@ -384,11 +386,12 @@ def draw_plots(
     events: pd.DataFrame | None,
     conditions: dict[str, Conditions] | None = None,
 ) -> list[Plot]:
-    """Strip plots for every (scenario, metric) and a Ready timeline per scenario."""
-    from bench.results.plots import strip_plots, timeline_plots
+    """Per scenario: the metrics against the cases' sizes (where cases carry sizes), strip
+    plots for every metric and a Ready timeline."""
+    from bench.results.plots import size_plots, strip_plots, timeline_plots
 
     colors = distro_colors(sorted(set(map(str, frame["distro"]))))
-    drawn = strip_plots(frame, colors)
+    drawn = size_plots(frame, colors) + strip_plots(frame, colors)
     if events is not None:
         runs = frame.groupby("run_id", observed=True)["distro"].first()
         distro_of = {str(k): str(v) for k, v in runs.items()}
