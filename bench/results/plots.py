@@ -3,8 +3,8 @@
 * :func:`strip_plots`: per (scenario, metric), every value as a point, grouped by case, one
   colour per distro (the same in every plot, :func:`bench.results.report.distro_colors`); the
   median as a black bar; a box behind the points only from ``BOX_FROM`` values; the y axis from
-  zero for durations, counts and ratios; the unit in the axis label; groups without values
-  named in the plot with the reason their rows give.
+  zero for durations, counts, ratios, memory and bytes; the unit in the axis label; groups
+  without values named in the plot with the reason their rows give.
 * :func:`size_plots`: per (scenario, series of sized cases, metric) with values at two sizes
   or more (:mod:`bench.results.sizes`): the metric against the size (nodes, kB/s), one colour
   per distro, a point per run and repeat, each distro's medians joined by a line; both axes
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 BOX_FROM = 10
 MAX_POINTS = 300
 MAX_TIMELINE_ROWS = 48
-FROM_ZERO_UNITS = frozenset({"s", "count", "ratio", "ms"})
+FROM_ZERO_UNITS = frozenset({"s", "count", "ratio", "ms", "MiB", "bytes"})
 READY_COLORS = {"True": "#2e7d32", "False": "#c62828", "Unknown": "#9e9e9e"}
 FAULT_COLORS = ("#ffb74d", "#b39ddb", "#80deea", "#f48fb1")
 
