@@ -162,6 +162,71 @@ def test_check_clean_cli_lists_a_leftover(cluster: str) -> None:
     assert ns.name not in proc.stderr
 
 
+# Run in a private network, mount and pid namespace: its own (empty) filter tables, no
+# namespaces in /run/netns and no other processes, so --check-clean can come out clean here
+# while other sessions run on this machine, and nothing of theirs is seen or touched.
+_CHAINS_INSIDE = textwrap.dedent(
+    """
+    import json, os, subprocess, sys
+    if os.path.isdir("/run/netns"):
+        subprocess.run(["mount", "-t", "tmpfs", "eb-test", "/run/netns"], check=True)
+    def iptables(*args):
+        subprocess.run(["iptables", "-w", "-t", "filter", *args], check=True)
+    def cli(*args):
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.netns", *args], capture_output=True, text=True
+        )
+        return [proc.returncode, proc.stdout, proc.stderr]
+    dead, live = sys.argv[1], f"EBT-{os.getpid()}-0"
+    for chain in (dead, live):
+        iptables("-N", chain)
+        iptables("-I", "OUTPUT", "1", "-j", chain)
+    seen = {"live": live, "before": cli("--check-clean"), "reaped": cli("--cleanup-orphans")}
+    seen["between"] = cli("--check-clean")
+    iptables("-D", "OUTPUT", "-j", live)
+    iptables("-X", live)
+    seen["after"] = cli("--check-clean")
+    print(json.dumps(seen))
+    """
+)
+
+
+def test_check_clean_lists_traffic_counter_chains_and_the_reaper_removes_orphans(
+    tmp_path: Path,
+) -> None:
+    """``EBT-<pid>-<n>`` chains (bench.observe.traffic) are leftovers; --cleanup-orphans
+    removes those of a dead owner, as the next LinkCounters would, and keeps a live one's."""
+    import json
+    import shutil
+
+    from bench.procs import pid_alive
+
+    require_netns()
+    if shutil.which("unshare") is None or shutil.which("iptables") is None:
+        pytest.skip("needs unshare and iptables")
+    dead = f"EBT-{next(p for p in range(4_000_000, 4_100_000) if not pid_alive(p))}-0"
+    argv = ["unshare", "--net", "--pid", "--fork", "--mount-proc"]
+    env = os.environ | {"PYTHONPATH": str(ROOT), "EDGEBENCH_HOME": str(tmp_path / "home")}
+    proc = subprocess.run(
+        [*argv, sys.executable, "-c", _CHAINS_INSIDE, dead],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout)
+    live = seen["live"]
+    code, _, err = seen["before"]
+    assert code == 1
+    assert f"chain {dead} (host; traffic counters of pid" in err and "gone" in err
+    assert f"chain {live} (host; traffic counters of pid" in err and "alive" in err
+    assert seen["reaped"][0] == 0 and f"chain {dead} (host)" in seen["reaped"][1]
+    code, _, err = seen["between"]
+    assert code == 1 and dead not in err and live in err
+    assert seen["after"] == [0, "", ""]
+
+
 def test_without_privileges_the_reason_says_what_to_do() -> None:
     require_netns()
     code = "from bench.netns import unavailable_reason; print(unavailable_reason())"

@@ -2,7 +2,12 @@
 
 from bench.netns.names import NETWORK, NamespaceSpec, all_specs, cluster_tag
 from bench.netns.namespace import NodeNamespace, require_netns, unavailable_reason
-from bench.netns.reaper import cleanup_cluster, cleanup_orphans, leftovers
+from bench.netns.reaper import (
+    cleanup_cluster,
+    cleanup_orphan_chains,
+    cleanup_orphans,
+    leftovers,
+)
 
 __all__ = [
     "NETWORK",
@@ -10,6 +15,7 @@ __all__ = [
     "NodeNamespace",
     "all_specs",
     "cleanup_cluster",
+    "cleanup_orphan_chains",
     "cleanup_orphans",
     "cluster_tag",
     "leftovers",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench.netns.reaper import cleanup_cluster, cleanup_orphans, leftovers
+from bench.netns.reaper import cleanup_cluster, cleanup_orphan_chains, cleanup_orphans, leftovers
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,7 +17,9 @@ def main(argv: list[str] | None = None) -> int:
         help="list every edgebench namespace, link, chain, qdisc, timer left; exit 1 if any",
     )
     group.add_argument(
-        "--cleanup-orphans", action="store_true", help="remove namespaces whose owner is gone"
+        "--cleanup-orphans",
+        action="store_true",
+        help="remove namespaces and traffic counter chains whose owner is gone",
     )
     group.add_argument("--cleanup-cluster", metavar="CLUSTER", help="remove a cluster's namespaces")
     args = parser.parse_args(argv)
@@ -26,7 +28,10 @@ def main(argv: list[str] | None = None) -> int:
         for line in left:
             print(f"edgebench leftover: {line}", file=sys.stderr)
         return 1 if left else 0
-    removed = cleanup_orphans() if args.cleanup_orphans else cleanup_cluster(args.cleanup_cluster)
+    if args.cleanup_orphans:
+        removed = cleanup_orphans() + cleanup_orphan_chains()
+    else:
+        removed = cleanup_cluster(args.cleanup_cluster)
     for name in removed:
         print(f"removed {name}")
     return 0

@@ -1,7 +1,8 @@
 """Names, addresses and state files of edgebench's network namespaces.
 
 Everything edgebench creates for a node is recognisable by name (``eb-`` namespaces, ``ebh``
-host-side and ``ebn`` node-side veths, ``ebi``/``ebp`` ifb devices, ``EDGEBENCH`` chains) and
+host-side and ``ebn`` node-side veths, ``ebi``/``ebp`` ifb devices, ``EDGEBENCH`` chains;
+the traffic counters' ``EBT-<pid>-<n>`` chains are named in :mod:`bench.observe.traffic`) and
 recorded in a state file ``$EDGEBENCH_HOME/netns/<namespace>.json`` naming the cluster, the
 node and the owning process, so a reaper can remove what a dead harness left behind.
 

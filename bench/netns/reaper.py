@@ -1,8 +1,10 @@
 """Finding and removing what edgebench left behind: the reaper and the leak check.
 
 :func:`cleanup_orphans` removes the namespaces whose owning process is gone (after a SIGKILL
-of the harness); :func:`cleanup_cluster` every namespace of one cluster (``edgebench down``);
-:func:`leftovers` lists anything of edgebench still on this machine (``.ci/run`` fails on it:
+of the harness), :func:`cleanup_orphan_chains` the traffic counters' ``EBT-<pid>-<n>`` chains
+whose owner is gone (as the next :class:`~bench.observe.traffic.LinkCounters` does);
+:func:`cleanup_cluster` every namespace of one cluster (``edgebench down``); :func:`leftovers`
+lists anything of edgebench still on this machine (``.ci/run`` fails on it:
 ``python -m bench.netns --check-clean``).
 """
 
@@ -21,6 +23,7 @@ from bench.netns.names import (
     state_dir,
 )
 from bench.netns.namespace import NodeNamespace
+from bench.observe import traffic
 from bench.runner import run_local
 
 CHAIN_PREFIX = "EDGEBENCH"
@@ -34,6 +37,11 @@ def cleanup_orphans() -> list[str]:
             NodeNamespace.attach(spec).remove()
             removed.append(spec.name)
     return removed
+
+
+def cleanup_orphan_chains() -> list[str]:
+    """Remove the traffic counters' chains whose owner process is gone; one line each."""
+    return [f"{c.backend} chain {c.name} (host)" for c in traffic.reap_chains()]
 
 
 def cleanup_cluster(cluster: str) -> list[str]:
@@ -67,8 +75,9 @@ def leftovers(cluster: str | None = None) -> list[str]:
     """Everything of edgebench still present, one line each (empty: clean).
 
     Namespaces, host-side links (veth, ifb), state files and, unless ``cluster`` narrows the
-    check to one cluster's namespaces and links, host iptables chains (nft and legacy), tc
-    qdiscs with edgebench's handle and dead-man timer processes.
+    check to one cluster's namespaces and links, host iptables chains (nft and legacy: the
+    kernel link's ``EDGEBENCH*`` and the traffic counters' ``EBT-<pid>-<n>``), tc qdiscs with
+    edgebench's handle and dead-man timer processes.
     """
     tag = cluster_tag(cluster) if cluster is not None else ""
     found: list[str] = []
@@ -92,6 +101,12 @@ def leftovers(cluster: str | None = None) -> list[str]:
         for line in result.out.splitlines():
             if line.startswith(f"-N {CHAIN_PREFIX}"):
                 found.append(f"{binary} chain {line.split()[1]} (host)")
+    for chain in traffic.counter_chains():
+        owner = "alive" if chain.owner_alive() else "gone: --cleanup-orphans removes it"
+        found.append(
+            f"{chain.backend} chain {chain.name} (host; traffic counters of pid "
+            f"{chain.owner_pid}, {owner})"
+        )
     qdiscs = run_local(["tc", "qdisc", "show"]).out
     for line in qdiscs.splitlines():
         if f" {TC_HANDLE}: " in f"{line} ":

@@ -18,8 +18,10 @@ restore (with a ``reset`` cut: connection attempts refused by the kernel; with `
 also what the proxy accepted and dropped); ``resync_bytes_up`` / ``_down`` from the restore
 until the node's recovery was confirmed.
 
-Needs root and iptables; a chain left by a process that died is removed by the next
-:class:`LinkCounters` (its name carries the owner's pid).
+Needs root and iptables. Each chain is named ``EBT-<owner pid>-<n>``; :func:`counter_chains`
+finds them in both iptables backends (nft and legacy) and :func:`reap_chains` removes those
+whose owner is gone (after a SIGKILL): the next :class:`LinkCounters` does, and so does
+``python -m bench.netns --cleanup-orphans``; ``--check-clean`` lists every one.
 """
 
 from __future__ import annotations
@@ -30,12 +32,16 @@ import re
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from bench.errors import NotSupportedError
 from bench.procs import pid_alive
 
 SOURCE = "host iptables byte counters (IP packets, headers included)"
-_PREFIX = "EBT-"
+CHAIN_PREFIX = "EBT-"
+#: the iptables backends a chain may be in: ``iptables`` is one of them (update-alternatives)
+BACKENDS = ("iptables-nft", "iptables-legacy")
+_CHAIN = re.compile(rf"^-N ({CHAIN_PREFIX}(\d+)-\d+)$", re.M)
 _seq = itertools.count()
 
 
@@ -53,29 +59,54 @@ def _split(address: str) -> tuple[str, int]:
     return ("127.0.0.1" if host == "localhost" else host), int(port)
 
 
-def _reap() -> None:
-    """Remove the chains (and their jumps) of edgebench processes that are gone."""
-    for chain in re.findall(rf"^:({_PREFIX}(\d+)-\d+) ", _iptables_save(), re.M):
-        name, pid = chain
-        if not pid_alive(int(pid)):
-            _remove(name)
+@dataclass(frozen=True)
+class CounterChain:
+    """A counting chain in the host's filter table: its backend, name and owner."""
+
+    backend: str
+    name: str
+    owner_pid: int
+
+    def owner_alive(self) -> bool:
+        return pid_alive(self.owner_pid)
 
 
-def _iptables_save() -> str:
-    proc = subprocess.run(
-        ["iptables-save", "-t", "filter"], capture_output=True, text=True, check=False
-    )
-    return proc.stdout
+def counter_chains() -> list[CounterChain]:
+    """Every ``EBT-<pid>-<n>`` chain in the filter table of either backend (none where a
+    backend is missing or unusable)."""
+    found = []
+    for backend in BACKENDS:
+        try:
+            proc = subprocess.run(
+                [backend, "-w", "-t", "filter", "-S"], capture_output=True, text=True, check=False
+            )
+        except OSError:
+            continue
+        for match in _CHAIN.finditer(proc.stdout):
+            found.append(CounterChain(backend, match.group(1), int(match.group(2))))
+    return found
 
 
-def _remove(chain: str) -> None:
+def reap_chains() -> list[CounterChain]:
+    """Remove the chains (and their jumps) of edgebench processes that are gone; those
+    removed. Never raises."""
+    gone = [chain for chain in counter_chains() if not chain.owner_alive()]
+    for chain in gone:
+        _remove(chain.name, chain.backend)
+    return gone
+
+
+def _remove(chain: str, backend: str = "iptables") -> None:
     for args in (
         ("-D", "OUTPUT", "-j", chain),
         ("-D", "INPUT", "-j", chain),
         ("-F", chain),
         ("-X", chain),
     ):
-        subprocess.run(["iptables", "-w", "-t", "filter", *args], capture_output=True, check=False)
+        try:
+            subprocess.run([backend, "-w", "-t", "filter", *args], capture_output=True, check=False)
+        except OSError:
+            return
 
 
 def _rules(host: str, port: int) -> list[tuple[str, list[str]]]:
@@ -101,8 +132,8 @@ class LinkCounters:
         self.ports = {node: [_split(a) for a in addresses] for node, addresses in links.items()}
         if not any(self.ports.values()):
             raise NotSupportedError("no link listens on this machine")
-        _reap()
-        self.chain = f"{_PREFIX}{os.getpid()}-{next(_seq)}"
+        reap_chains()
+        self.chain = f"{CHAIN_PREFIX}{os.getpid()}-{next(_seq)}"
         self._rules: list[tuple[str, str]] = []  # (node, "up" | "down") in rule order
         _iptables("-N", self.chain)
         try:
