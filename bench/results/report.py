@@ -449,11 +449,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description=(
             "Write report.md, a self-contained report.html and PNG plots into the first run "
             "folder (or --out). With runs of several distros the report opens with the "
-            "verdict table of 'edgebench versus'; then per scenario strip plots of every "
-            "value, the summary (n, median, p95, min, max, IQR) with the notes of empty "
-            "values, the side-by-side medians and node Ready timelines; last, the conditions "
-            "of every run (run.json). Each RUN is a run folder, a measurements.csv, or a "
-            "folder of run folders; several RUNs concatenate."
+            "verdict table of 'edgebench versus'; then per scenario each metric against the "
+            "size its cases carry (n<N> nodes, <K>kBps; where there are two sizes or more), "
+            "strip plots of every value, the summary (n, median, p95, min, max, IQR) with "
+            "the notes of empty values, the side-by-side medians and node Ready timelines; "
+            "last, the conditions of every run (run.json). Each RUN is a run folder, a "
+            "measurements.csv, or a folder of run folders; several RUNs concatenate."
         ),
     )
     parser.add_argument(
