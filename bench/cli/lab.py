@@ -27,8 +27,10 @@ def _check(args: argparse.Namespace) -> int:
             print(f"  ssh: {node.ssh.spec}{' (sudo)' if node.ssh.sudo else ''}{via}")
             how = f" ({report.iptables}, dev {report.dev})" if report.iptables else ""
             print(f"  fault backend: {node.fault_backend}{how}")
+        for note in report.notes:
+            print(f"  {note}")
         for mode, rules in report.rules.items():
-            print(f"  a cut ({mode}) would run:")
+            print(f"  a cut ({mode}) would {report.rules_are}:")
             print("\n".join(f"    {line}" for line in rules.splitlines()))
     error = failure(reports)
     if error is not None:
@@ -43,7 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     check = sub.add_parser(
         "check",
         help="verify a lab file: kubeconfig, nodes Ready, SSH + sudo, fault tools; "
-        "print the rules a cut would install (nothing is applied)",
+        "print what a cut would do, rules or Toxiproxy calls (nothing is applied)",
     )
     check.add_argument("lab", help="the lab file (docs/labs.md)")
     settings.add_arguments(check.add_argument, ("cut",))

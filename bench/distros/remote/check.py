@@ -1,12 +1,15 @@
 """What ``edgebench lab check`` and the remote drivers' ``up()`` verify, without changing
 anything on a node: the kubeconfig, each node in the cluster and Ready, SSH and sudo, the
 fault backend's tools, and that the SSH path is not among the endpoints a cut severs. For
-each node it also renders the exact rules a cut would install (from the kernel backend).
+each node it also renders what a cut would do: the exact rules (from the kernel backend), or
+the Toxiproxy API calls on the user's proxies (from the Toxiproxy link), or that the node is
+never faulted (``fault_backend: none``).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +17,7 @@ from typing import Any
 
 from bench.distros.remote.lab import Lab, LabNode
 from bench.errors import EdgebenchError, UsageError
+from bench.faults.base import check_cut_mode
 from bench.faults.kernel.rules import (
     Endpoint,
     LinkConfig,
@@ -45,6 +49,9 @@ class NodeReport:
     dev: str = ""
     tools: dict[str, bool] = field(default_factory=dict)
     rules: dict[str, str] = field(default_factory=dict)  # cut mode -> what it would install
+    #: what the rules are: shell commands on the node, or calls of the Toxiproxy API
+    rules_are: str = "run"
+    notes: list[str] = field(default_factory=list)  # facts worth showing, not problems
 
     @property
     def ok(self) -> bool:
@@ -185,7 +192,7 @@ def check_node(
     if "uid" not in found:
         report.problems.append(f"SSH to {node.ssh.spec} runs no shell: {result.explain()}")
         return report
-    if found["uid"] != "0":
+    if found["uid"] != "0" and node.fault_backend in BACKEND_IPTABLES:
         hint = "set sudo: true" if not node.ssh.sudo else "sudo does not make it root"
         report.problems.append(
             f"commands run as uid {found['uid']}, not root; the fault backend needs root ({hint})"
@@ -225,22 +232,49 @@ def check_node(
                 )
         if report.iptables:
             report.rules = {m: cut_rules(node, report.iptables, report.dev, m) for m in cut_modes}
-    elif node.fault_backend == "toxiproxy" and node.toxiproxy_api:
-        problem = _toxiproxy_problem(node.toxiproxy_api)
-        if problem:
-            report.problems.append(problem)
+    elif node.fault_backend == "toxiproxy":
+        _check_toxiproxy(node, report, cut_modes)
+    else:
+        report.notes.append("fault_backend none: observed only; no fault is ever applied")
     return report
 
 
-def _toxiproxy_problem(api: str) -> str | None:
-    import urllib.request
+def _check_toxiproxy(node: LabNode, report: NodeReport, cut_modes: Sequence[str]) -> None:
+    """The user's Toxiproxy answers and has the node's proxies, enabled; the API calls a cut
+    would make (from :meth:`ToxiproxyLink.cut_calls`), none of them made."""
+    from bench.faults.toxiproxy import SharedToxiproxyLink
+    from bench.faults.toxiproxy.api import Api
 
+    assert node.toxiproxy_api is not None  # the lab file requires it
+    api = Api(node.toxiproxy_api, timeout=5.0)
     try:
-        with urllib.request.urlopen(f"{api.rstrip('/')}/version", timeout=5) as resp:
-            resp.read()
-    except OSError as exc:
-        return f"toxiproxy API {api} does not answer: {exc}"
-    return None
+        found = api.call("GET", "/proxies") or {}
+        link = SharedToxiproxyLink.of(api, node.name, node.toxiproxy_proxies)
+    except EdgebenchError as exc:
+        report.problems.append(str(exc))
+        return
+    finally:
+        api.close()
+    for proxy in link.proxies:
+        info = found[proxy.name]
+        report.notes.append(f"proxy {proxy.name}: {proxy.listen} -> {proxy.upstream}")
+        if not info.get("enabled", True):
+            report.problems.append(
+                f"toxiproxy proxy {proxy.name} is disabled: the agent cannot reach its control "
+                "plane through it (and a restore would enable it); enable it first"
+            )
+        theirs = sorted(t["name"] for t in info.get("toxics") or [])
+        if theirs:
+            report.notes.append(
+                f"proxy {proxy.name} has toxics {', '.join(theirs)}: left alone (edgebench adds "
+                "and removes only edgebench_* toxics)"
+            )
+    report.rules_are = f"call {node.toxiproxy_api}"
+    for mode in cut_modes:
+        calls = link.cut_calls(check_cut_mode(mode))
+        report.rules[mode] = "\n".join(
+            f"{method} {path} {json.dumps(body, sort_keys=True)}" for method, path, body in calls
+        )
 
 
 def check_lab(

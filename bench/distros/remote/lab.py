@@ -220,7 +220,10 @@ class LabNode:
     ssh: SshTarget
     endpoints: tuple[Endpoint, ...]
     fault_backend: FaultBackend = "iptables"
+    #: ``fault_backend: toxiproxy``: the API of the Toxiproxy the node's agent is routed
+    #: through, and the proxies (the user's, by name) that carry its control-plane traffic
     toxiproxy_api: str | None = None
+    toxiproxy_proxies: tuple[str, ...] = ()
     agent: str = ""
     #: shell command restarting the agent (default ``systemctl restart <agent>``)
     restart_command: str = ""
@@ -329,9 +332,57 @@ def _chain(name: str) -> str:
     return name
 
 
+_PROXY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def _toxiproxy(doc: _Doc, f: _Fields, backend: str) -> tuple[str | None, tuple[str, ...]]:
+    """``toxiproxy_api`` and ``toxiproxy_proxy`` (one name or a list): both required with
+    ``fault_backend: toxiproxy``, refused with any other backend."""
+    api = f.get("toxiproxy_api", str)
+    raw = f.value.get("toxiproxy_proxy")
+    if backend != "toxiproxy":
+        for name in ("toxiproxy_api", "toxiproxy_proxy"):
+            if f.value.get(name) is not None:
+                k = f.sub(name)
+                raise doc.error(
+                    k, f"{k}: only with fault_backend: toxiproxy (this node's is {backend})"
+                )
+        return None, ()
+    k = f.sub("toxiproxy_api")
+    if not api:
+        raise doc.error(k, f"{k}: required with fault_backend: toxiproxy (http://host:8474)")
+    parts = urlsplit(api)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
+        raise doc.error(k, f"{k}: {api!r} is not http://host:port (Toxiproxy's API, e.g. :8474)")
+    k = f.sub("toxiproxy_proxy")
+    if raw is None:
+        raise doc.error(
+            k,
+            f"{k}: required with fault_backend: toxiproxy: the name of the proxy (or a list of "
+            "names) the node's agent reaches its control plane through",
+        )
+    names = [raw] if isinstance(raw, str) else raw
+    if not isinstance(names, list) or not names:
+        raise doc.error(k, f"{k}: must be a proxy name or a list of them, got {_kind(raw)}")
+    for i, name in enumerate(names):
+        ki = k if isinstance(raw, str) else f"{k}[{i}]"
+        if not isinstance(name, str) or not _PROXY_NAME.fullmatch(name):
+            raise doc.error(
+                ki, f"{ki}: {name!r} is not a proxy name (letters, digits, '.', '_', '-')"
+            )
+    if len(set(names)) != len(names):
+        raise doc.error(k, f"{k}: a proxy is listed twice")
+    return api.rstrip("/"), tuple(names)
+
+
 def _node(doc: _Doc, key: str, value: Any, base: Path, distro: str, agent: str) -> LabNode:
-    allowed = (*_SSH_KEYS, "name", "endpoints", "fault_backend", "toxiproxy_api", "agent",
-               "restart_command", "dev", "chain", "pods_url")  # fmt: skip
+    allowed = (*_SSH_KEYS, "name", "endpoints", "fault_backend", "toxiproxy_api",
+               "toxiproxy_proxy", "agent", "restart_command", "dev", "chain",
+               "pods_url")  # fmt: skip
     f = _Fields(doc, key, value, allowed)
     name = f.need("name", str)
     ssh = _ssh(doc, f, base)
@@ -345,16 +396,14 @@ def _node(doc: _Doc, key: str, value: Any, base: Path, distro: str, agent: str) 
             f"{k}: the {backend} backend cuts only the listed control-plane endpoints; "
             "list at least one (address and ports its agent dials)",
         )
-    api = f.get("toxiproxy_api", str)
-    if backend == "toxiproxy" and not api:
-        k = f.sub("toxiproxy_api")
-        raise doc.error(k, f"{k}: required with fault_backend: toxiproxy (http://host:8474)")
+    api, proxies = _toxiproxy(doc, f, backend)
     return LabNode(
         name=name,
         ssh=ssh,
         endpoints=endpoints,
         fault_backend=backend,
         toxiproxy_api=api,
+        toxiproxy_proxies=proxies,
         agent=f.get("agent", str, agent) or "",
         restart_command=f.get("restart_command", str, "") or "",
         dev=f.get("dev", str),
@@ -392,6 +441,18 @@ def parse_lab(text: str, path: Path) -> Lab:
                 k, f"{k}: {node.name!r} is listed twice (also nodes[{seen[node.name]}])"
             )
         seen[node.name] = i
+    owner: dict[tuple[str, str], int] = {}
+    for i, node in enumerate(nodes):
+        for proxy in node.toxiproxy_proxies:
+            key = (node.toxiproxy_api or "", proxy)
+            if key in owner:
+                k = f"nodes[{i}].toxiproxy_proxy"
+                raise doc.error(
+                    k,
+                    f"{k}: proxy {proxy!r} is also nodes[{owner[key]}]'s; a cut of one node "
+                    "would cut the other",
+                )
+            owner[key] = i
     timings: dict[str, float] = {}
     if "timings" in f.value:
         tf = _Fields(doc, "timings", f.value["timings"], TIMING_KEYS)
