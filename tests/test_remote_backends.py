@@ -190,8 +190,21 @@ def test_lab_check_names_a_missing_and_a_disabled_proxy(
     (report,) = check_lab(disabled, {"edge-0": True})
     assert report.problems == [
         f"toxiproxy proxy {user_proxy} is disabled: the agent cannot reach its control plane "
-        "through it (and a restore would enable it); enable it first"
+        "through it (a harness killed during a reset cut leaves it so); enable it first: curl "
+        f"-X POST {clean_links.url}/proxies/{user_proxy} -d '{{\"enabled\": true}}'"
     ]
+    # what a harness killed in a blackhole cut leaves: noted, and removed by the next restore
+    clean_links._api.call("POST", f"/proxies/{user_proxy}", {"enabled": True})
+    link = _link_for(disabled.nodes[0])
+    link.cut("blackhole").apply()
+    (report,) = check_lab(disabled, {"edge-0": True})
+    assert report.problems == []
+    assert report.notes[-1] == (
+        f"proxy {user_proxy} has toxics edgebench_blackhole_downstream, "
+        "edgebench_blackhole_upstream left by an earlier run: the first restore removes them"
+    )
+    _link_for(disabled.nodes[0]).restore()
+    assert proxy_state(clean_links, user_proxy) == (True, ["user_slow"])
 
 
 def test_a_toxiproxy_node_is_cut_through_the_users_proxy_which_stays_theirs(

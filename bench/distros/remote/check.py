@@ -261,13 +261,22 @@ def _check_toxiproxy(node: LabNode, report: NodeReport, cut_modes: Sequence[str]
         if not info.get("enabled", True):
             report.problems.append(
                 f"toxiproxy proxy {proxy.name} is disabled: the agent cannot reach its control "
-                "plane through it (and a restore would enable it); enable it first"
+                "plane through it (a harness killed during a reset cut leaves it so); enable it "
+                f"first: curl -X POST {node.toxiproxy_api}/proxies/{proxy.name} "
+                "-d '{\"enabled\": true}'"
             )
-        theirs = sorted(t["name"] for t in info.get("toxics") or [])
+        names = sorted(str(t["name"]) for t in info.get("toxics") or [])
+        ours = [t for t in names if t.startswith(link.TOXIC_PREFIX)]
+        theirs = [t for t in names if t not in ours]
         if theirs:
             report.notes.append(
                 f"proxy {proxy.name} has toxics {', '.join(theirs)}: left alone (edgebench adds "
                 "and removes only edgebench_* toxics)"
+            )
+        if ours:
+            report.notes.append(
+                f"proxy {proxy.name} has toxics {', '.join(ours)} left by an earlier run: the "
+                "first restore removes them"
             )
     report.rules_are = f"call {node.toxiproxy_api}"
     for mode in cut_modes:
