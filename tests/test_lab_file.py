@@ -65,6 +65,11 @@ def test_a_good_lab_file_is_typed_with_defaults() -> None:
     )
     assert one.fault_backend == "iptables"
     assert (one.agent, one.restart) == ("k3s-agent", "systemctl restart k3s-agent")
+    assert (one.reboot, one.agent_active, lab.reboot_timeout_s) == (
+        "systemctl reboot || reboot",
+        "systemctl is-active --quiet k3s-agent",
+        600.0,
+    )
     assert (two.agent, two.ssh.port, two.ssh.sudo) == ("k3s-agent-custom", 22, False)
 
 
@@ -91,10 +96,10 @@ def test_a_good_lab_file_is_typed_with_defaults() -> None:
         ),
         (
             GOOD.replace("    agent: k3s", "    agnet: k3s"),
-            "/labs/lab.yaml:17: nodes[1].agnet: unknown key; valid keys here: agent, chain, "
-            "connect_timeout_s, dev, endpoints, fault_backend, host, identity_file, jump_host, "
-            "known_hosts, name, pods_url, restart_command, ssh_config, sudo, toxiproxy_api, "
-            "toxiproxy_proxy",
+            "/labs/lab.yaml:17: nodes[1].agnet: unknown key; valid keys here: agent, "
+            "agent_active_command, chain, connect_timeout_s, dev, endpoints, fault_backend, host, "
+            "identity_file, jump_host, known_hosts, name, pods_url, reboot_command, "
+            "restart_command, ssh_config, sudo, toxiproxy_api, toxiproxy_proxy",
         ),
         (
             GOOD.replace("  - name: pi-2\n", "  - name: pi-1\n"),
@@ -120,6 +125,10 @@ def test_a_good_lab_file_is_typed_with_defaults() -> None:
         (
             GOOD.replace("kubeconfig: k3s.yaml          # relative to the lab file\n", ""),
             "/labs/lab.yaml:1: kubeconfig: required (a string)",
+        ),
+        (
+            "reboot_timeout_s: 0\n" + GOOD,
+            "/labs/lab.yaml:1: reboot_timeout_s: must be > 0, got 0",
         ),
         (
             GOOD + "  node_lease_duration_s: -1\n",

@@ -153,6 +153,16 @@ class Distro(abc.ABC):
         """Restart the edge agent of ``node`` (for fake runtimes this is a reboot)."""
         raise NotSupportedError(f"{self.name}/{self.provider} cannot restart its edge agent")
 
+    def reboot(self, node: str) -> str:
+        """Reboot ``node``: every container gone, the agent started again with what it kept on
+        disk, the node's faults still in force when it is back. Returns a note on how it went
+        ("" when there is nothing to say). Where the agent is a process of this machine (fake
+        runtimes) or a node container, restarting it is that reboot."""
+        if Capability.REBOOT not in self.CAPABILITIES:
+            raise NotSupportedError(f"{self.name}/{self.provider} cannot reboot a node")
+        self.restart_agent(node)
+        return ""
+
     def agent_pids(self, node: str) -> list[int]:
         """The pids of ``node``'s edge agent process(es) on this machine, now (an agent
         restart changes them): what :mod:`bench.observe.footprint` samples."""

@@ -166,29 +166,54 @@ class ScenarioRun:
         expected: Iterable[str],
         timeout: float = 0,
         settle: float = 0,
+        note: str = "",
     ) -> None:
-        """The share of ``expected`` pods the edge agent itself reports running."""
+        """The share of ``expected`` pods the edge agent itself reports running (``note``
+        goes with the row)."""
         names = set(expected)
+        extra = f"; {note}" if note else ""
         if Capability.EDGE_POD_VIEW not in self.cluster.CAPABILITIES:
             why = self.cluster.LACKS.get(Capability.EDGE_POD_VIEW, "")
-            self.record(metric, None, node=node, note=f"no edge-side view of pods: {why}")
+            self.record(metric, None, node=node, note=f"no edge-side view of pods: {why}{extra}")
             return
         view = self.edge_view(node, timeout, settle)
         if not names:
-            self.record(metric, None, node=node, note="no pods were expected on the node")
+            self.record(metric, None, node=node, note=f"no pods were expected on the node{extra}")
             return
         phases = [view.get(name, "absent") for name in sorted(names)]
         running = phases.count("Running")
         others = sorted({p for p in phases if p != "Running"})
-        note = ", ".join(f"{p}={phases.count(p)}" for p in others)
-        self.record(metric, running / len(names), node=node, note=note)
+        counts = ", ".join(f"{p}={phases.count(p)}" for p in others)
+        self.record(
+            metric, running / len(names), node=node, note="; ".join(filter(None, [counts, note]))
+        )
 
-    def restart_agent_offline(self, node: str, metric: str, expected: Iterable[str]) -> None:
-        """Restart ``node``'s agent (while its link is cut) and record ``metric``: the share of
-        ``expected`` pods the restarted agent holds once two of its answers agree."""
-        self.cluster.restart_agent(node)
+    def restart_agent_offline(
+        self, node: str, metric: str, expected: Iterable[str], reboot: bool = False
+    ) -> None:
+        """Restart ``node``'s agent, or reboot the node with ``reboot`` (while its link is cut:
+        the driver keeps it cut through the reboot), and record ``metric``: the share of
+        ``expected`` pods the restarted agent holds once two of its answers agree. A reboot's
+        note (how long it took) goes with the row, and so does a Ready of the node seen
+        during the reboot (the node reached its control plane before it was cut again)."""
+        since = time.monotonic()
+        note = ""
+        if reboot:
+            note = self.cluster.reboot(node)
+            readies = [
+                e
+                for e in self.observer.events.snapshot(since)
+                if e.kind == "node" and e.node == node and e.ready == "True"
+            ]
+            if readies:
+                note += (
+                    f"{'; ' if note else ''}the node turned Ready during the reboot (its agent "
+                    "reached the control plane before the cut was back)"
+                )
+        else:
+            self.cluster.restart_agent(node)
         self.record_edge_view(
-            metric, node, expected, timeout=AGENT_START_TIMEOUT_S, settle=AGENT_SETTLE_S
+            metric, node, expected, timeout=AGENT_START_TIMEOUT_S, settle=AGENT_SETTLE_S, note=note
         )
 
     def outage(

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from bench.distros.base import Distro
 from bench.distros.remote.check import check_lab, failure
 from bench.distros.remote.lab import Lab, LabNode, load_lab
+from bench.distros.remote.reboot import reboot_node
 from bench.distros.remote.runner import HostRunner
 from bench.distros.remote.timings import (
     AGENT_FILES,
@@ -90,7 +91,8 @@ class RemoteCluster(Distro):
         Capability.EDGE_POD_VIEW: "the lab says runtime: fake and names no pods_url per node",
         Capability.REAL_RUNTIME: "the lab says runtime: fake",
         Capability.AGENT_RESTART: "a lab node has no agent service nor restart_command",
-        Capability.REBOOT: "node reboots over SSH are not implemented by the remote provider yet",
+        Capability.REBOOT: "the lab does not say allow_reboot: true (or a node has no agent "
+        "nor agent_active_command to wait for after the reboot)",
         Capability.EDGE_VOLUME_VIEW: "the remote provider does not read the agent's volumes",
         Capability.LINK_PROBE: "the remote provider does not probe links",
     }
@@ -118,6 +120,8 @@ class RemoteCluster(Distro):
             caps.add(Capability.EDGE_POD_VIEW)
         if all(node.restart for node in lab.nodes):
             caps.add(Capability.AGENT_RESTART)
+        if lab.allow_reboot and all(node.agent_active for node in lab.nodes):
+            caps.add(Capability.REBOOT)
         return frozenset(caps)
 
     @classmethod
@@ -232,6 +236,17 @@ class RemoteCluster(Distro):
         if not command:
             raise NotSupportedError(f"lab node {node} has no agent nor restart_command")
         self.host(node).check(command)
+
+    def reboot(self, node: str) -> str:
+        """Reboot the node over SSH and wait for it and its agent, its faults installed again
+        (:mod:`.reboot`); only with ``allow_reboot: true``."""
+        if Capability.REBOOT not in self.CAPABILITIES:
+            raise NotSupportedError(f"lab node {node}: {self.LACKS[Capability.REBOOT]}")
+        times = reboot_node(
+            self.host(node), self.lab.node(node), self._links.get(node), self.lab.reboot_timeout_s
+        )
+        log.info("lab node %s %s", node, times.note())
+        return times.note()
 
     # --- verify, then tear down what we made -----------------------------------------
 

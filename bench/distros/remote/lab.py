@@ -235,10 +235,25 @@ class LabNode:
     #: a kubelet-style read-only ``/pods`` URL of the agent, fetched on the node (``curl``):
     #: the edge pod view of agents without a container runtime (the local lab's hollow ones)
     pods_url: str | None = None
+    #: what reboots the node (``allow_reboot: true``); default ``systemctl reboot || reboot``
+    reboot_command: str = ""
+    #: a command that succeeds once the agent runs (default ``systemctl is-active --quiet
+    #: <agent>``): what a reboot waits for
+    agent_active_command: str = ""
 
     @property
     def restart(self) -> str:
         return self.restart_command or (f"systemctl restart {self.agent}" if self.agent else "")
+
+    @property
+    def reboot(self) -> str:
+        return self.reboot_command or "systemctl reboot || reboot"
+
+    @property
+    def agent_active(self) -> str:
+        if self.agent_active_command:
+            return self.agent_active_command
+        return f"systemctl is-active --quiet {self.agent}" if self.agent else ""
 
 
 @dataclass(frozen=True)
@@ -261,6 +276,8 @@ class Lab:
     context: str | None = None
     runtime: Runtime = "real"
     allow_reboot: bool = False
+    #: how long a reboot may take, from the command to the agent active again
+    reboot_timeout_s: float = 600.0
     workload_image: str = DEFAULT_WORKLOAD_IMAGE
     timings: Mapping[str, float] = field(default_factory=dict)
     control_plane: SshTarget | None = None
@@ -382,7 +399,7 @@ def _toxiproxy(doc: _Doc, f: _Fields, backend: str) -> tuple[str | None, tuple[s
 def _node(doc: _Doc, key: str, value: Any, base: Path, distro: str, agent: str) -> LabNode:
     allowed = (*_SSH_KEYS, "name", "endpoints", "fault_backend", "toxiproxy_api",
                "toxiproxy_proxy", "agent", "restart_command", "dev", "chain",
-               "pods_url")  # fmt: skip
+               "pods_url", "reboot_command", "agent_active_command")  # fmt: skip
     f = _Fields(doc, key, value, allowed)
     name = f.need("name", str)
     ssh = _ssh(doc, f, base)
@@ -408,15 +425,26 @@ def _node(doc: _Doc, key: str, value: Any, base: Path, distro: str, agent: str) 
         restart_command=f.get("restart_command", str, "") or "",
         dev=f.get("dev", str),
         pods_url=f.get("pods_url", str),
+        reboot_command=f.get("reboot_command", str, "") or "",
+        agent_active_command=f.get("agent_active_command", str, "") or "",
         chain=f.check("chain", lambda: _chain(f.get("chain", str, "EDGEBENCH") or "EDGEBENCH")),
     )
+
+
+def _positive(doc: _Doc, f: _Fields, name: str, default: float) -> float:
+    value = f.get(name, float, default)
+    assert value is not None
+    if value <= 0:
+        raise doc.error(f.sub(name), f"{f.sub(name)}: must be > 0, got {value:g}")
+    return value
 
 
 def parse_lab(text: str, path: Path) -> Lab:
     """Validate the lab file ``text`` (read from ``path``, for messages and relative paths)."""
     doc = _Doc(path, text)
-    top = ("distro", "kubeconfig", "context", "nodes", "runtime", "allow_reboot", "agent",
-           "workload_image", "timings", "control_plane", "system_controller")  # fmt: skip
+    top = ("distro", "kubeconfig", "context", "nodes", "runtime", "allow_reboot",
+           "reboot_timeout_s", "agent", "workload_image", "timings", "control_plane",
+           "system_controller")  # fmt: skip
     f = _Fields(doc, "", doc.value, top)
     base = path.parent
     distro = f.need("distro", str)
@@ -483,6 +511,7 @@ def parse_lab(text: str, path: Path) -> Lab:
         context=f.get("context", str),
         runtime=cast(Runtime, f.choice("runtime", RUNTIMES, "real")),
         allow_reboot=bool(f.get("allow_reboot", bool, False)),
+        reboot_timeout_s=_positive(doc, f, "reboot_timeout_s", 600.0),
         workload_image=f.get("workload_image", str, DEFAULT_WORKLOAD_IMAGE)
         or DEFAULT_WORKLOAD_IMAGE,
         timings=timings,
