@@ -127,6 +127,13 @@ def test_a_good_lab_file_is_typed_with_defaults() -> None:
             "/labs/lab.yaml:1: kubeconfig: required (a string)",
         ),
         (
+            GOOD + "system_controller:\n  host: ssh://sysadmin@10.10.10.2\n  subcloud: sc1\n"
+            "  password_env: Li69nux*\n",
+            "/labs/lab.yaml:24: system_controller.password_env: 'Li69nux*' is not an environment "
+            "variable's name (the name of the variable holding the password goes here, never "
+            "the password)",
+        ),
+        (
             "reboot_timeout_s: 0\n" + GOOD,
             "/labs/lab.yaml:1: reboot_timeout_s: must be > 0, got 0",
         ),

@@ -19,6 +19,7 @@ from bench.model import Capability, ClusterSpec, EdgeNode, ProviderSettings, Tim
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
+    from bench.distros.remote.starlingx import SubcloudPoller
     from bench.distros.state import StateDir
     from bench.observe.watch import ClusterObserver
 
@@ -162,6 +163,12 @@ class Distro(abc.ABC):
             raise NotSupportedError(f"{self.name}/{self.provider} cannot reboot a node")
         self.restart_agent(node)
         return ""
+
+    def subcloud_poller(self) -> SubcloudPoller | None:
+        """StarlingX: a poller of the system controller's view of this cluster (a subcloud);
+        None for a cluster that is no subcloud. :class:`NotSupportedError` saying why when
+        it is one but the controller cannot be asked (its rows are then empty with that)."""
+        return None
 
     def agent_pids(self, node: str) -> list[int]:
         """The pids of ``node``'s edge agent process(es) on this machine, now (an agent

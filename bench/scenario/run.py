@@ -12,11 +12,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from bench.distros.base import Distro
-from bench.errors import ClusterError, ClusterTimeoutError
+from bench.errors import ClusterError, ClusterTimeoutError, EdgebenchError
 from bench.faults import CutMode, Fault
 from bench.model import Capability, EdgeNode
 from bench.observe import timeline
@@ -25,6 +25,7 @@ from bench.observe.watch import ClusterObserver, Event
 from bench.results.records import EventJournal, Recorder
 from bench.scenario import template
 from bench.scenario.resources import CaseResources
+from bench.scenario.subcloud import METRICS, SubcloudWatch
 from bench.scenario.workload import APP_LABEL
 
 log = logging.getLogger(__name__)
@@ -215,6 +216,29 @@ class ScenarioRun:
         self.record_edge_view(
             metric, node, expected, timeout=AGENT_START_TIMEOUT_S, settle=AGENT_SETTLE_S, note=note
         )
+
+    @contextlib.contextmanager
+    def subcloud_watch(self) -> Iterator[SubcloudWatch]:
+        """StarlingX: poll the system controller's view of the subcloud (see
+        :mod:`bench.scenario.subcloud`); the rows are expected from here, so a failed case
+        still leaves them (empty). Polling stops when the block ends."""
+        try:
+            poller = self.cluster.subcloud_poller()
+            watch = SubcloudWatch(poller)
+        except EdgebenchError as exc:  # a subcloud whose controller cannot be asked
+            watch = SubcloudWatch(None, why=str(exc))
+        if watch.active:
+            self.expect(METRICS, [watch.node])
+        if watch.poller is not None:
+            watch.poller.start()
+        try:
+            yield watch
+        finally:
+            watch.stop()
+
+    def record_subcloud(self, watch: SubcloudWatch, outage: template.Outage) -> None:
+        """The subcloud rows of ``outage`` (nothing for a cluster that is no subcloud)."""
+        watch.record(outage, lambda m, v, n, note: self.record(m, v, node=n, note=note))
 
     def outage(
         self,

@@ -44,6 +44,7 @@ from bench.settings import remote_needs_lab
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
+    from bench.distros.remote.starlingx import SubcloudPoller
     from bench.hosts import Host
 
 log = logging.getLogger(__name__)
@@ -405,6 +406,18 @@ class KubeEdgeRemote(RemoteCluster):
 
 class StarlingXRemote(RemoteCluster):
     name = "starlingx"
+
+    def subcloud_poller(self) -> SubcloudPoller | None:
+        """The lab's ``system_controller`` polled with ``dcmanager subcloud show``."""
+        from bench.distros.remote.starlingx import SubcloudPoller
+
+        controller = self.lab.system_controller
+        if controller is None:
+            raise NotSupportedError(
+                "the lab names no system_controller (with its subcloud): the system "
+                "controller's view of the subcloud is read there with dcmanager"
+            )
+        return SubcloudPoller(controller.ssh.host(), controller)
 
 
 class VanillaRemote(RemoteCluster):

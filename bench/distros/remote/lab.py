@@ -263,6 +263,9 @@ class SystemController:
     ssh: SshTarget
     subcloud: str
     openrc: str = "/etc/platform/openrc"
+    #: the name of an environment variable of the harness holding the keystone password, for
+    #: a controller whose ``openrc`` does not provide it (the value is never in the file)
+    password_env: str | None = None
 
 
 @dataclass(frozen=True)
@@ -497,11 +500,20 @@ def parse_lab(text: str, path: Path) -> Lab:
     controller = None
     if f.value.get("system_controller") is not None:
         sf = _Fields(doc, "system_controller", f.value["system_controller"],
-                     (*_SSH_KEYS, "subcloud", "openrc"))  # fmt: skip
+                     (*_SSH_KEYS, "subcloud", "openrc", "password_env"))  # fmt: skip
+        password_env = sf.get("password_env", str)
+        if password_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", password_env):
+            k = "system_controller.password_env"
+            raise doc.error(
+                k,
+                f"{k}: {password_env!r} is not an environment variable's name (the name "
+                "of the variable holding the password goes here, never the password)",
+            )
         controller = SystemController(
             ssh=_ssh(doc, sf, base),
             subcloud=sf.need("subcloud", str),
             openrc=sf.get("openrc", str, "/etc/platform/openrc") or "/etc/platform/openrc",
+            password_env=password_env,
         )
     return Lab(
         path=path,
