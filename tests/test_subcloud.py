@@ -18,8 +18,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from bench.distros.remote.check import check_lab, failure
 from bench.distros.remote.drivers import RemoteSettings, StarlingXRemote
-from bench.distros.remote.lab import SystemController, parse_lab
+from bench.distros.remote.lab import Lab, SystemController, parse_lab
 from bench.distros.remote.sshd import Keys, Sshd, sshd_binary
 from bench.distros.remote.starlingx import SubcloudPoller
 from bench.errors import EnvironmentUnavailableError, UsageError
@@ -76,18 +77,23 @@ class Controller:
         )
         return mono
 
+    def lab(self, openrc: str = "openrc", password_env: str | None = None) -> Lab:
+        ssh = (
+            f"host: ssh://root@127.0.0.1:{self.port}\n"
+            f"  identity_file: {self.keys.client_key}\n  known_hosts: {self.keys.known_hosts}\n"
+        )
+        text = (
+            "distro: starlingx\nkubeconfig: kc\nnodes:\n  - name: controller-0\n"
+            f"    fault_backend: none\n    {ssh.replace(chr(10) + '  ', chr(10) + '    ')}"
+            f"system_controller:\n  {ssh}  subcloud: subcloud1\n  openrc: {self.folder / openrc}\n"
+            + (f"  password_env: {password_env}\n" if password_env else "")
+        )
+        return parse_lab(text, self.folder / "lab.yaml")
+
     def controller(
         self, openrc: str = "openrc", password_env: str | None = None
     ) -> SystemController:
-        text = (
-            f"distro: starlingx\nkubeconfig: kc\nnodes:\n  - name: controller-0\n"
-            f"    host: ssh://root@127.0.0.1:{self.port}\n    fault_backend: none\n"
-            f"system_controller:\n  host: ssh://root@127.0.0.1:{self.port}\n"
-            f"  identity_file: {self.keys.client_key}\n  known_hosts: {self.keys.known_hosts}\n"
-            f"  subcloud: subcloud1\n  openrc: {self.folder / openrc}\n"
-            + (f"  password_env: {password_env}\n" if password_env else "")
-        )
-        lab = parse_lab(text, self.folder / "lab.yaml")
+        lab = self.lab(openrc, password_env)
         assert lab.system_controller is not None
         return lab.system_controller
 
@@ -252,3 +258,23 @@ def test_without_a_system_controller_the_rows_are_empty_and_say_why(tmp_path: Pa
     with run.subcloud_watch() as watch:
         run.record_subcloud(watch, outage(1.0, 2.0))
     assert rows == [] and run.expected == set()
+
+
+def test_lab_check_asks_the_system_controller_once(controller: Controller) -> None:
+    controller.schedule([(0, "online", "in-sync")])
+    reports = check_lab(controller.lab(), {"controller-0": True})
+    assert failure(reports) is None, [r.problems for r in reports]
+    report = reports[-1]
+    assert (report.kind, report.notes) == (
+        "system_controller",
+        [
+            "subcloud subcloud1: online, dc-cert=in-sync, identity=in-sync, kubernetes=in-sync, "
+            "platform=in-sync"
+        ],
+    )
+    reports = check_lab(controller.lab("openrc-nopass"), {"controller-0": True})
+    assert str(failure(reports)) == (
+        f"lab check failed: system_controller ssh://root@127.0.0.1:{controller.port}: dcmanager "
+        "subcloud show subcloud1 exited with status 1: The request you have made requires "
+        "authentication. (HTTP 401)"
+    )

@@ -18,9 +18,13 @@ def _check(args: argparse.Namespace) -> int:
     reports = check_lab(lab, cut_modes=modes)
     for report in reports:
         status = "ok" if report.ok else "FAILED"
-        print(f"node {report.name}: {status}")
+        print(f"{report.kind} {report.name}: {status}")
         for problem in report.problems:
             print(f"  problem: {problem}")
+        if report.kind != "node":
+            for note in report.notes:
+                print(f"  {note}")
+            continue
         node = lab.node(report.name)
         if report.ok:
             via = f" via {report.ssh_client[0]}" if report.ssh_client else ""
@@ -35,7 +39,9 @@ def _check(args: argparse.Namespace) -> int:
     error = failure(reports)
     if error is not None:
         raise error
-    print(f"lab {lab.path}: all {len(reports)} nodes pass", file=sys.stderr)
+    nodes = sum(r.kind == "node" for r in reports)
+    extra = " and the system controller" if len(reports) > nodes else ""
+    print(f"lab {lab.path}: all {nodes} nodes{extra} pass", file=sys.stderr)
     return 0
 
 

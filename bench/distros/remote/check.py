@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.distros.remote.lab import Lab, LabNode
+from bench.distros.remote.lab import Lab, LabNode, SystemController
 from bench.errors import EdgebenchError, UsageError
 from bench.faults.base import check_cut_mode
 from bench.faults.kernel.rules import (
@@ -44,6 +44,8 @@ class NodeReport:
 
     name: str
     problems: list[str] = field(default_factory=list)
+    #: ``node``, or ``system_controller`` (StarlingX: dcmanager answers there)
+    kind: str = "node"
     ssh_client: tuple[str, int] | None = None  # the harness's address and port as the node sees it
     iptables: str = ""
     dev: str = ""
@@ -294,7 +296,27 @@ def check_lab(
     """Check every node (``cluster``: node name to Ready; read through the kubeconfig when
     None). Raises LabCheckError only when the kubeconfig itself fails."""
     nodes = cluster if cluster is not None else cluster_nodes(lab)
-    return [check_node(lab, n, nodes, cut_modes) for n in lab.nodes]
+    reports = [check_node(lab, n, nodes, cut_modes) for n in lab.nodes]
+    if lab.system_controller is not None:
+        reports.append(check_controller(lab.system_controller))
+    return reports
+
+
+def check_controller(controller: SystemController) -> NodeReport:
+    """One ``dcmanager subcloud show`` on the system controller, as the poller will make it
+    (read-only): SSH, the ``openrc`` or ``password_env``, the subcloud's name."""
+    from bench.distros.remote.starlingx import SubcloudPoller
+
+    report = NodeReport(controller.ssh.spec, kind="system_controller")
+    try:
+        status = SubcloudPoller(controller.ssh.host(), controller).sample().status
+    except EdgebenchError as exc:
+        report.problems.append(str(exc))
+        return report
+    report.notes.append(
+        f"subcloud {controller.subcloud}: {status.availability}, {status.endpoints_note()}"
+    )
+    return report
 
 
 def failure(reports: Sequence[NodeReport]) -> LabCheckError | None:
@@ -303,5 +325,5 @@ def failure(reports: Sequence[NodeReport]) -> LabCheckError | None:
     if not bad:
         return None
     return LabCheckError(
-        "lab check failed: " + "; ".join(f"node {r.name}: {', '.join(r.problems)}" for r in bad)
+        "lab check failed: " + "; ".join(f"{r.kind} {r.name}: {', '.join(r.problems)}" for r in bad)
     )
