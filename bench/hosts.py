@@ -14,6 +14,7 @@ User values never go into the format string itself.
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,33 @@ class Host:
             raise HostError(f"host {self.spec} is unreachable running {cmd!r}: {exc}") from exc
         command = out.command.decode(errors="replace") if out.command else cmd
         return CommandResult(command, out.rc, out.stdout_bytes, out.stderr_bytes)
+
+    def run_input(self, stdin: str, cmd: str, *args: str, timeout: float = 120.0) -> CommandResult:
+        """Like :meth:`run`, with ``stdin`` fed to the command: how a secret reaches a host
+        without being on any command line (here or there). ``local://`` and ``ssh://`` only.
+
+        testinfra's backends close standard input, so the command line it would run is built
+        by its own backend (``get_command`` for sudo, the ssh backend's argv) and run here.
+        """
+        backend = self._host.backend
+        command = backend.get_command(cmd, *args)
+        if backend.NAME == "ssh":
+            parts, values = backend._build_ssh_command(command)
+            local = backend.quote(" ".join(parts), *values)
+        elif backend.NAME == "local":
+            local = command
+        else:
+            raise HostError(f"host {self.spec}: standard input needs local:// or ssh://")
+        try:
+            proc = subprocess.run(
+                local, shell=True, input=stdin.encode(), capture_output=True, timeout=timeout
+            )
+        except subprocess.TimeoutExpired:
+            raise HostError(f"host {self.spec}: {cmd!r} did not end within {timeout:g}s") from None
+        if backend.NAME == "ssh" and proc.returncode == 255:
+            tail = proc.stderr.decode(errors="replace").strip()[-_STDERR_TAIL:]
+            raise HostError(f"host {self.spec} is unreachable running {cmd!r}: {tail}")
+        return CommandResult(command, proc.returncode, proc.stdout, proc.stderr)
 
     def check(self, cmd: str, *args: str) -> CommandResult:
         """Like :meth:`run`, but a non-zero exit status is a :class:`HostError`."""

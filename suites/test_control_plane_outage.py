@@ -1,7 +1,11 @@
 """control_plane_outage: every edge node loses the control plane at once, then all reconnect.
 
 Measures the edge-side view during the outage, each node's recovery on mass reconnect against
-its own link's restore, and the whole site's (the last node stable).
+its own link's restore, and the whole site's (the last node stable). On a StarlingX subcloud
+(every node of it cut from its system controller), also the controller's view: the
+``subcloud_*`` metrics from ``dcmanager subcloud show`` polled through the outage (the cut held
+until the subcloud is seen offline, within a bound); empty with the reason when the lab names
+no system controller (:mod:`bench.scenario.subcloud`).
 """
 
 from __future__ import annotations
@@ -37,21 +41,24 @@ def test_control_plane_outage(
             run.wait_pods_ready(ns, app, REPLICAS, node.name, run.recover_timeout)
             expected[node.name] = [p.name for p in run.app_pods(ns, app)]
 
-        with run.outage(nodes, cut_mode, run.cluster.timings.short_outage_s) as outage:
-            for node in nodes:
-                run.record_edge_view("edge_pods_running", node.name, expected[node.name])
+        with run.subcloud_watch() as subcloud:
+            with run.outage(nodes, cut_mode, run.cluster.timings.short_outage_s) as outage:
+                for node in nodes:
+                    run.record_edge_view("edge_pods_running", node.name, expected[node.name])
+                subcloud.wait_offline(outage.started_mono)
 
-        # Every node against its own link's restore (the links are restored in turn).
-        recoveries = []
-        for node in nodes:
-            fault = outage.fault(node.name)
-            assert fault.started_mono is not None and fault.ended_mono is not None
-            rec = run.node_recovery(node.name, fault.started_mono, fault.ended_mono)
-            run.record_recovery(rec)
-            recoveries.append(rec)
-        site = timeline.site_recovery(recoveries)
-        run.record("stable_recover_s", site.stable_recover_s, node="site", note=site.note)
-        run.record("relapses", site.relapses, node="site", note="summed over the nodes")
+            # Every node against its own link's restore (the links are restored in turn).
+            recoveries = []
+            for node in nodes:
+                fault = outage.fault(node.name)
+                assert fault.started_mono is not None and fault.ended_mono is not None
+                rec = run.node_recovery(node.name, fault.started_mono, fault.ended_mono)
+                run.record_recovery(rec)
+                recoveries.append(rec)
+            site = timeline.site_recovery(recoveries)
+            run.record("stable_recover_s", site.stable_recover_s, node="site", note=site.note)
+            run.record("relapses", site.relapses, node="site", note="summed over the nodes")
+            run.record_subcloud(subcloud, outage)
         for node in nodes:
             run.wait_pods_ready(ns, f"app-{node.name}", REPLICAS, node.name, run.recover_timeout)
         run.assert_baseline()

@@ -1,8 +1,10 @@
 """node_reboot_offline: the edge node reboots while its link is down.
 
 With the in-process fake runtimes of the local provider, restarting the agent is the reboot:
-every container is gone and the agent starts with whatever it kept on disk. What does it run
-while still offline, and how does it converge once the link is back?
+every container is gone and the agent starts with whatever it kept on disk. On a lab node
+(``allow_reboot: true``) the machine itself reboots over SSH, and the cut is installed again
+once it is back. What does it run while still offline, and how does it converge once the
+link is back?
 """
 
 from __future__ import annotations
@@ -42,5 +44,7 @@ def test_node_reboot_offline(
         expected = [p.name for p in run.app_pods(ns, "app")]
 
         with run.outage([node], cut_mode, cluster.timings.short_outage_s) as outage:
-            run.restart_agent_offline(node.name, "edge_pods_running_after_reboot", expected)
+            run.restart_agent_offline(
+                node.name, "edge_pods_running_after_reboot", expected, reboot=True
+            )
         run.recover(ns, "app", REPLICAS, node.name, outage.fault(node.name), baseline)

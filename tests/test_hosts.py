@@ -149,3 +149,9 @@ def test_unreachable_ssh_host_is_a_host_error(tmp_path: Path) -> None:
     )
     with pytest.raises(HostError, match="unreachable"):
         host.run("true")
+
+
+def test_run_input_feeds_stdin_and_keeps_it_off_the_command_line() -> None:
+    result = Host.local().run_input("s3cret\n", "read -r x; echo ${#x} %s", "arg")
+    assert (result.exit_status, result.stdout) == (0, "6 arg\n")
+    assert "s3cret" not in result.command

@@ -33,6 +33,9 @@ timings:
 """
 
 
+TOXI = "    fault_backend: toxiproxy\n    toxiproxy_api: http://10.0.0.5:8474\n"
+
+
 def parse(text: str) -> object:
     return parse_lab(text, Path("/labs/lab.yaml"))
 
@@ -62,6 +65,11 @@ def test_a_good_lab_file_is_typed_with_defaults() -> None:
     )
     assert one.fault_backend == "iptables"
     assert (one.agent, one.restart) == ("k3s-agent", "systemctl restart k3s-agent")
+    assert (one.reboot, one.agent_active, lab.reboot_timeout_s) == (
+        "systemctl reboot || reboot",
+        "systemctl is-active --quiet k3s-agent",
+        600.0,
+    )
     assert (two.agent, two.ssh.port, two.ssh.sudo) == ("k3s-agent-custom", 22, False)
 
 
@@ -88,9 +96,10 @@ def test_a_good_lab_file_is_typed_with_defaults() -> None:
         ),
         (
             GOOD.replace("    agent: k3s", "    agnet: k3s"),
-            "/labs/lab.yaml:17: nodes[1].agnet: unknown key; valid keys here: agent, chain, "
-            "connect_timeout_s, dev, endpoints, fault_backend, host, identity_file, jump_host, "
-            "known_hosts, name, pods_url, restart_command, ssh_config, sudo, toxiproxy_api",
+            "/labs/lab.yaml:17: nodes[1].agnet: unknown key; valid keys here: agent, "
+            "agent_active_command, chain, connect_timeout_s, dev, endpoints, fault_backend, host, "
+            "identity_file, jump_host, known_hosts, name, pods_url, reboot_command, "
+            "restart_command, ssh_config, sudo, toxiproxy_api, toxiproxy_proxy",
         ),
         (
             GOOD.replace("  - name: pi-2\n", "  - name: pi-1\n"),
@@ -118,6 +127,17 @@ def test_a_good_lab_file_is_typed_with_defaults() -> None:
             "/labs/lab.yaml:1: kubeconfig: required (a string)",
         ),
         (
+            GOOD + "system_controller:\n  host: ssh://sysadmin@10.10.10.2\n  subcloud: sc1\n"
+            "  password_env: Li69nux*\n",
+            "/labs/lab.yaml:24: system_controller.password_env: 'Li69nux*' is not an environment "
+            "variable's name (the name of the variable holding the password goes here, never "
+            "the password)",
+        ),
+        (
+            "reboot_timeout_s: 0\n" + GOOD,
+            "/labs/lab.yaml:1: reboot_timeout_s: must be > 0, got 0",
+        ),
+        (
             GOOD + "  node_lease_duration_s: -1\n",
             "/labs/lab.yaml:21: timings.node_lease_duration_s: must be >= 0, got -1",
         ),
@@ -125,6 +145,36 @@ def test_a_good_lab_file_is_typed_with_defaults() -> None:
             GOOD.replace("    sudo: true\n", "    sudo: true\n    fault_backend: toxiproxy\n"),
             "/labs/lab.yaml:5: nodes[0].toxiproxy_api: required with fault_backend: toxiproxy "
             "(http://host:8474)",
+        ),
+        (
+            GOOD.replace("    sudo: true\n", TOXI + "    toxiproxy_proxy: [pi-1.api]\n").replace(
+                "toxiproxy_api: http://10.0.0.5:8474", "toxiproxy_api: 10.0.0.5:8474"
+            ),
+            "/labs/lab.yaml:9: nodes[0].toxiproxy_api: '10.0.0.5:8474' is not http://host:port "
+            "(Toxiproxy's API, e.g. :8474)",
+        ),
+        (
+            GOOD.replace("    sudo: true\n", TOXI),
+            "/labs/lab.yaml:5: nodes[0].toxiproxy_proxy: required with fault_backend: toxiproxy: "
+            "the name of the proxy (or a list of names) the node's agent reaches its control "
+            "plane through",
+        ),
+        (
+            GOOD.replace("    sudo: true\n", TOXI + "    toxiproxy_proxy: [ok, a/b]\n"),
+            "/labs/lab.yaml:10: nodes[0].toxiproxy_proxy[1]: 'a/b' is not a proxy name "
+            "(letters, digits, '.', '_', '-')",
+        ),
+        (
+            GOOD.replace("    agent: k3s-agent-custom\n", "    toxiproxy_api: http://t:8474\n"),
+            "/labs/lab.yaml:17: nodes[1].toxiproxy_api: only with fault_backend: toxiproxy "
+            "(this node's is iptables)",
+        ),
+        (
+            GOOD.replace("    sudo: true\n", TOXI + "    toxiproxy_proxy: pi\n").replace(
+                "    agent: k3s-agent-custom\n", TOXI + "    toxiproxy_proxy: pi\n"
+            ),
+            "/labs/lab.yaml:21: nodes[1].toxiproxy_proxy: proxy 'pi' is also nodes[0]'s; a cut "
+            "of one node would cut the other",
         ),
     ],
 )
@@ -135,3 +185,15 @@ def test_errors_name_the_line_and_the_key(text: str, message: str) -> None:
 def test_a_missing_file_says_so(tmp_path: Path) -> None:
     with pytest.raises(LabError, match=r"cannot read lab file .*/nope.yaml: No such file"):
         load_lab(tmp_path / "nope.yaml")
+
+
+def test_toxiproxy_and_none_nodes_need_no_endpoints() -> None:
+    text = GOOD.replace(
+        "    endpoints:\n      - {address: 10.0.0.10, ports: [6443]}\n"
+        "      - address: 10.0.0.0/29\n        ports: [8472]\n        protocol: udp\n",
+        TOXI + "    toxiproxy_proxy: [pi-1-api, pi-1.tunnel]\n",
+    ).replace("    endpoints: [{address: 10.0.0.10, ports: [6443]}]\n", "    fault_backend: none\n")
+    one, two = parse_lab(text, Path("/labs/lab.yaml")).nodes
+    assert (one.fault_backend, one.toxiproxy_api) == ("toxiproxy", "http://10.0.0.5:8474")
+    assert one.toxiproxy_proxies == ("pi-1-api", "pi-1.tunnel") and one.endpoints == ()
+    assert (two.fault_backend, two.toxiproxy_proxies, two.endpoints) == ("none", (), ())

@@ -234,6 +234,10 @@ def test_lab_secrets_never_reach_results(tmp_path: Path) -> None:
         "sshpass -p 'hunter22' ssh -o User=root 10.0.0.5": "hunter22",
         "dcmanager --os-password hunter22 subcloud show subcloud1": "hunter22",
         "export OS_PASSWORD=hunter22; . /etc/platform/openrc": "hunter22",
+        # dcmanager --debug: the keystone request of a failed subcloud poll
+        'REQ: curl -X POST http://10.10.10.2:5000/v3/auth/tokens -d {"auth": {"identity": '
+        '{"password": {"user": {"name": "admin", "password": "hunter22"}}}}}': "hunter22",
+        "OS_PASSWORD='hunter22' OS_USERNAME=admin": "hunter22",
         f"X-Auth-Token: {fernet}": fernet,
         f"keystone issued {fernet}": fernet,
     }

@@ -158,3 +158,40 @@ def test_settled_needs_a_heartbeat_after_turning_ready(
     assert run.settled("edge-0")
     feed(observer, node(30.0, "Unknown"))
     assert not run.settled("edge-0")
+
+
+def test_a_reboot_offline_notes_how_it_went_and_a_ready_seen_during_it(
+    observer: ClusterObserver, tmp_path: Path
+) -> None:
+    import time
+
+    from bench.model import Capability
+
+    def reboot(name: str) -> str:
+        feed(observer, node(time.monotonic(), "True", name))  # reached its control plane
+        return "rebooted: SSH down after 1.0s"
+
+    rows: list[dict[str, object]] = []
+    cluster = SimpleNamespace(
+        edge_nodes=[],
+        CAPABILITIES=frozenset({Capability.EDGE_POD_VIEW}),
+        reboot=reboot,
+        restart_agent=lambda name: pytest.fail("a reboot is not an agent restart"),
+        edge_pods=lambda name: {"ns/a": "Running", "ns/b": "Running"},
+    )
+    run = ScenarioRun(
+        cluster=cluster,  # type: ignore[arg-type]
+        observer=observer,
+        recorder=SimpleNamespace(record=lambda **row: rows.append(row)),  # type: ignore[arg-type]
+        journal=EventJournal(tmp_path, "r"),
+        scenario="s",
+        case="c",
+        repeat=0,
+    )
+    run.restart_agent_offline("edge-0", "edge_pods_running_after_reboot", ["ns/a", "ns/b"], True)
+    (row,) = rows
+    assert (row["value"], row["note"]) == (
+        1.0,
+        "rebooted: SSH down after 1.0s; the node turned Ready during the reboot (its agent "
+        "reached the control plane before the cut was back)",
+    )

@@ -18,22 +18,30 @@ def _check(args: argparse.Namespace) -> int:
     reports = check_lab(lab, cut_modes=modes)
     for report in reports:
         status = "ok" if report.ok else "FAILED"
-        print(f"node {report.name}: {status}")
+        print(f"{report.kind} {report.name}: {status}")
         for problem in report.problems:
             print(f"  problem: {problem}")
+        if report.kind != "node":
+            for note in report.notes:
+                print(f"  {note}")
+            continue
         node = lab.node(report.name)
         if report.ok:
             via = f" via {report.ssh_client[0]}" if report.ssh_client else ""
             print(f"  ssh: {node.ssh.spec}{' (sudo)' if node.ssh.sudo else ''}{via}")
             how = f" ({report.iptables}, dev {report.dev})" if report.iptables else ""
             print(f"  fault backend: {node.fault_backend}{how}")
+        for note in report.notes:
+            print(f"  {note}")
         for mode, rules in report.rules.items():
-            print(f"  a cut ({mode}) would run:")
+            print(f"  a cut ({mode}) would {report.rules_are}:")
             print("\n".join(f"    {line}" for line in rules.splitlines()))
     error = failure(reports)
     if error is not None:
         raise error
-    print(f"lab {lab.path}: all {len(reports)} nodes pass", file=sys.stderr)
+    nodes = sum(r.kind == "node" for r in reports)
+    extra = " and the system controller" if len(reports) > nodes else ""
+    print(f"lab {lab.path}: all {nodes} nodes{extra} pass", file=sys.stderr)
     return 0
 
 
@@ -43,7 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     check = sub.add_parser(
         "check",
         help="verify a lab file: kubeconfig, nodes Ready, SSH + sudo, fault tools; "
-        "print the rules a cut would install (nothing is applied)",
+        "print what a cut would do, rules or Toxiproxy calls (nothing is applied)",
     )
     check.add_argument("lab", help="the lab file (docs/labs.md)")
     settings.add_arguments(check.add_argument, ("cut",))

@@ -19,6 +19,7 @@ from bench.model import Capability, ClusterSpec, EdgeNode, ProviderSettings, Tim
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
+    from bench.distros.remote.starlingx import SubcloudPoller
     from bench.distros.state import StateDir
     from bench.observe.watch import ClusterObserver
 
@@ -152,6 +153,22 @@ class Distro(abc.ABC):
     def restart_agent(self, node: str) -> None:
         """Restart the edge agent of ``node`` (for fake runtimes this is a reboot)."""
         raise NotSupportedError(f"{self.name}/{self.provider} cannot restart its edge agent")
+
+    def reboot(self, node: str) -> str:
+        """Reboot ``node``: every container gone, the agent started again with what it kept on
+        disk, the node's faults still in force when it is back. Returns a note on how it went
+        ("" when there is nothing to say). Where the agent is a process of this machine (fake
+        runtimes) or a node container, restarting it is that reboot."""
+        if Capability.REBOOT not in self.CAPABILITIES:
+            raise NotSupportedError(f"{self.name}/{self.provider} cannot reboot a node")
+        self.restart_agent(node)
+        return ""
+
+    def subcloud_poller(self) -> SubcloudPoller | None:
+        """StarlingX: a poller of the system controller's view of this cluster (a subcloud);
+        None for a cluster that is no subcloud. :class:`NotSupportedError` saying why when
+        it is one but the controller cannot be asked (its rows are then empty with that)."""
+        return None
 
     def agent_pids(self, node: str) -> list[int]:
         """The pids of ``node``'s edge agent process(es) on this machine, now (an agent

@@ -361,6 +361,11 @@ class Link(abc.ABC):
     def restore(self) -> None:
         """Stop flaps and remove every fault of this link; never leaves it down."""
 
+    def reinstall(self) -> bool:
+        """Put the link's faults back after the node lost them (a reboot); True when there
+        were any. Backends whose faults live off the node (a proxy) lose nothing: False."""
+        return False
+
     # --- the cut counter -------------------------------------------------------------------
 
     @abc.abstractmethod

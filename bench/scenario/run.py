@@ -12,11 +12,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from bench.distros.base import Distro
-from bench.errors import ClusterError, ClusterTimeoutError
+from bench.errors import ClusterError, ClusterTimeoutError, EdgebenchError
 from bench.faults import CutMode, Fault
 from bench.model import Capability, EdgeNode
 from bench.observe import timeline
@@ -25,6 +25,7 @@ from bench.observe.watch import ClusterObserver, Event
 from bench.results.records import EventJournal, Recorder
 from bench.scenario import template
 from bench.scenario.resources import CaseResources
+from bench.scenario.subcloud import METRICS, SubcloudWatch
 from bench.scenario.workload import APP_LABEL
 
 log = logging.getLogger(__name__)
@@ -166,30 +167,78 @@ class ScenarioRun:
         expected: Iterable[str],
         timeout: float = 0,
         settle: float = 0,
+        note: str = "",
     ) -> None:
-        """The share of ``expected`` pods the edge agent itself reports running."""
+        """The share of ``expected`` pods the edge agent itself reports running (``note``
+        goes with the row)."""
         names = set(expected)
+        extra = f"; {note}" if note else ""
         if Capability.EDGE_POD_VIEW not in self.cluster.CAPABILITIES:
             why = self.cluster.LACKS.get(Capability.EDGE_POD_VIEW, "")
-            self.record(metric, None, node=node, note=f"no edge-side view of pods: {why}")
+            self.record(metric, None, node=node, note=f"no edge-side view of pods: {why}{extra}")
             return
         view = self.edge_view(node, timeout, settle)
         if not names:
-            self.record(metric, None, node=node, note="no pods were expected on the node")
+            self.record(metric, None, node=node, note=f"no pods were expected on the node{extra}")
             return
         phases = [view.get(name, "absent") for name in sorted(names)]
         running = phases.count("Running")
         others = sorted({p for p in phases if p != "Running"})
-        note = ", ".join(f"{p}={phases.count(p)}" for p in others)
-        self.record(metric, running / len(names), node=node, note=note)
-
-    def restart_agent_offline(self, node: str, metric: str, expected: Iterable[str]) -> None:
-        """Restart ``node``'s agent (while its link is cut) and record ``metric``: the share of
-        ``expected`` pods the restarted agent holds once two of its answers agree."""
-        self.cluster.restart_agent(node)
-        self.record_edge_view(
-            metric, node, expected, timeout=AGENT_START_TIMEOUT_S, settle=AGENT_SETTLE_S
+        counts = ", ".join(f"{p}={phases.count(p)}" for p in others)
+        self.record(
+            metric, running / len(names), node=node, note="; ".join(filter(None, [counts, note]))
         )
+
+    def restart_agent_offline(
+        self, node: str, metric: str, expected: Iterable[str], reboot: bool = False
+    ) -> None:
+        """Restart ``node``'s agent, or reboot the node with ``reboot`` (while its link is cut:
+        the driver keeps it cut through the reboot), and record ``metric``: the share of
+        ``expected`` pods the restarted agent holds once two of its answers agree. A reboot's
+        note (how long it took) goes with the row, and so does a Ready of the node seen
+        during the reboot (the node reached its control plane before it was cut again)."""
+        since = time.monotonic()
+        note = ""
+        if reboot:
+            note = self.cluster.reboot(node)
+            readies = [
+                e
+                for e in self.observer.events.snapshot(since)
+                if e.kind == "node" and e.node == node and e.ready == "True"
+            ]
+            if readies:
+                note += (
+                    f"{'; ' if note else ''}the node turned Ready during the reboot (its agent "
+                    "reached the control plane before the cut was back)"
+                )
+        else:
+            self.cluster.restart_agent(node)
+        self.record_edge_view(
+            metric, node, expected, timeout=AGENT_START_TIMEOUT_S, settle=AGENT_SETTLE_S, note=note
+        )
+
+    @contextlib.contextmanager
+    def subcloud_watch(self) -> Iterator[SubcloudWatch]:
+        """StarlingX: poll the system controller's view of the subcloud (see
+        :mod:`bench.scenario.subcloud`); the rows are expected from here, so a failed case
+        still leaves them (empty). Polling stops when the block ends."""
+        try:
+            poller = self.cluster.subcloud_poller()
+            watch = SubcloudWatch(poller)
+        except EdgebenchError as exc:  # a subcloud whose controller cannot be asked
+            watch = SubcloudWatch(None, why=str(exc))
+        if watch.active:
+            self.expect(METRICS, [watch.node])
+        if watch.poller is not None:
+            watch.poller.start()
+        try:
+            yield watch
+        finally:
+            watch.stop()
+
+    def record_subcloud(self, watch: SubcloudWatch, outage: template.Outage) -> None:
+        """The subcloud rows of ``outage`` (nothing for a cluster that is no subcloud)."""
+        watch.record(outage, lambda m, v, n, note: self.record(m, v, node=n, note=note))
 
     def outage(
         self,

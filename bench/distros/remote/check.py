@@ -1,19 +1,23 @@
 """What ``edgebench lab check`` and the remote drivers' ``up()`` verify, without changing
 anything on a node: the kubeconfig, each node in the cluster and Ready, SSH and sudo, the
 fault backend's tools, and that the SSH path is not among the endpoints a cut severs. For
-each node it also renders the exact rules a cut would install (from the kernel backend).
+each node it also renders what a cut would do: the exact rules (from the kernel backend), or
+the Toxiproxy API calls on the user's proxies (from the Toxiproxy link), or that the node is
+never faulted (``fault_backend: none``).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.distros.remote.lab import Lab, LabNode
+from bench.distros.remote.lab import Lab, LabNode, SystemController
 from bench.errors import EdgebenchError, UsageError
+from bench.faults.base import check_cut_mode
 from bench.faults.kernel.rules import (
     Endpoint,
     LinkConfig,
@@ -40,11 +44,16 @@ class NodeReport:
 
     name: str
     problems: list[str] = field(default_factory=list)
+    #: ``node``, or ``system_controller`` (StarlingX: dcmanager answers there)
+    kind: str = "node"
     ssh_client: tuple[str, int] | None = None  # the harness's address and port as the node sees it
     iptables: str = ""
     dev: str = ""
     tools: dict[str, bool] = field(default_factory=dict)
     rules: dict[str, str] = field(default_factory=dict)  # cut mode -> what it would install
+    #: what the rules are: shell commands on the node, or calls of the Toxiproxy API
+    rules_are: str = "run"
+    notes: list[str] = field(default_factory=list)  # facts worth showing, not problems
 
     @property
     def ok(self) -> bool:
@@ -185,7 +194,7 @@ def check_node(
     if "uid" not in found:
         report.problems.append(f"SSH to {node.ssh.spec} runs no shell: {result.explain()}")
         return report
-    if found["uid"] != "0":
+    if found["uid"] != "0" and node.fault_backend in BACKEND_IPTABLES:
         hint = "set sudo: true" if not node.ssh.sudo else "sudo does not make it root"
         report.problems.append(
             f"commands run as uid {found['uid']}, not root; the fault backend needs root ({hint})"
@@ -225,22 +234,58 @@ def check_node(
                 )
         if report.iptables:
             report.rules = {m: cut_rules(node, report.iptables, report.dev, m) for m in cut_modes}
-    elif node.fault_backend == "toxiproxy" and node.toxiproxy_api:
-        problem = _toxiproxy_problem(node.toxiproxy_api)
-        if problem:
-            report.problems.append(problem)
+    elif node.fault_backend == "toxiproxy":
+        _check_toxiproxy(node, report, cut_modes)
+    else:
+        report.notes.append("fault_backend none: observed only; no fault is ever applied")
     return report
 
 
-def _toxiproxy_problem(api: str) -> str | None:
-    import urllib.request
+def _check_toxiproxy(node: LabNode, report: NodeReport, cut_modes: Sequence[str]) -> None:
+    """The user's Toxiproxy answers and has the node's proxies, enabled; the API calls a cut
+    would make (from :meth:`ToxiproxyLink.cut_calls`), none of them made."""
+    from bench.faults.toxiproxy import SharedToxiproxyLink
+    from bench.faults.toxiproxy.api import Api
 
+    assert node.toxiproxy_api is not None  # the lab file requires it
+    api = Api(node.toxiproxy_api, timeout=5.0)
     try:
-        with urllib.request.urlopen(f"{api.rstrip('/')}/version", timeout=5) as resp:
-            resp.read()
-    except OSError as exc:
-        return f"toxiproxy API {api} does not answer: {exc}"
-    return None
+        found = api.call("GET", "/proxies") or {}
+        link = SharedToxiproxyLink.of(api, node.name, node.toxiproxy_proxies)
+    except EdgebenchError as exc:
+        report.problems.append(str(exc))
+        return
+    finally:
+        api.close()
+    for proxy in link.proxies:
+        info = found[proxy.name]
+        report.notes.append(f"proxy {proxy.name}: {proxy.listen} -> {proxy.upstream}")
+        if not info.get("enabled", True):
+            report.problems.append(
+                f"toxiproxy proxy {proxy.name} is disabled: the agent cannot reach its control "
+                "plane through it (a harness killed during a reset cut leaves it so); enable it "
+                f"first: curl -X POST {node.toxiproxy_api}/proxies/{proxy.name} "
+                "-d '{\"enabled\": true}'"
+            )
+        names = sorted(str(t["name"]) for t in info.get("toxics") or [])
+        ours = [t for t in names if t.startswith(link.TOXIC_PREFIX)]
+        theirs = [t for t in names if t not in ours]
+        if theirs:
+            report.notes.append(
+                f"proxy {proxy.name} has toxics {', '.join(theirs)}: left alone (edgebench adds "
+                "and removes only edgebench_* toxics)"
+            )
+        if ours:
+            report.notes.append(
+                f"proxy {proxy.name} has toxics {', '.join(ours)} left by an earlier run: the "
+                "first restore removes them"
+            )
+    report.rules_are = f"call {node.toxiproxy_api}"
+    for mode in cut_modes:
+        calls = link.cut_calls(check_cut_mode(mode))
+        report.rules[mode] = "\n".join(
+            f"{method} {path} {json.dumps(body, sort_keys=True)}" for method, path, body in calls
+        )
 
 
 def check_lab(
@@ -251,7 +296,27 @@ def check_lab(
     """Check every node (``cluster``: node name to Ready; read through the kubeconfig when
     None). Raises LabCheckError only when the kubeconfig itself fails."""
     nodes = cluster if cluster is not None else cluster_nodes(lab)
-    return [check_node(lab, n, nodes, cut_modes) for n in lab.nodes]
+    reports = [check_node(lab, n, nodes, cut_modes) for n in lab.nodes]
+    if lab.system_controller is not None:
+        reports.append(check_controller(lab.system_controller))
+    return reports
+
+
+def check_controller(controller: SystemController) -> NodeReport:
+    """One ``dcmanager subcloud show`` on the system controller, as the poller will make it
+    (read-only): SSH, the ``openrc`` or ``password_env``, the subcloud's name."""
+    from bench.distros.remote.starlingx import SubcloudPoller
+
+    report = NodeReport(controller.ssh.spec, kind="system_controller")
+    try:
+        status = SubcloudPoller(controller.ssh.host(), controller).sample().status
+    except EdgebenchError as exc:
+        report.problems.append(str(exc))
+        return report
+    report.notes.append(
+        f"subcloud {controller.subcloud}: {status.availability}, {status.endpoints_note()}"
+    )
+    return report
 
 
 def failure(reports: Sequence[NodeReport]) -> LabCheckError | None:
@@ -260,5 +325,5 @@ def failure(reports: Sequence[NodeReport]) -> LabCheckError | None:
     if not bad:
         return None
     return LabCheckError(
-        "lab check failed: " + "; ".join(f"node {r.name}: {', '.join(r.problems)}" for r in bad)
+        "lab check failed: " + "; ".join(f"{r.kind} {r.name}: {', '.join(r.problems)}" for r in bad)
     )

@@ -1,10 +1,13 @@
 """Existing clusters reached over SSH: ``--provider=remote --lab lab.yaml`` (docs/labs.md).
 
-``up()`` creates nothing: it checks the lab (:mod:`.check`) and builds, per node, a
-:class:`~bench.faults.kernel.KernelLink` whose commands run on the node over SSH (sudo as the
-lab says), scoped to the lab's control-plane endpoints, with the dead-man timer armed on the
-node itself. ``down()`` removes only what edgebench made: its chains on each node (the
-namespaces the scenarios create are deleted by the scenarios themselves).
+``up()`` creates nothing: it checks the lab (:mod:`.check`) and builds one link per node, by
+its ``fault_backend``: a :class:`~bench.faults.kernel.KernelLink` whose commands run on the
+node over SSH (sudo as the lab says), scoped to the lab's control-plane endpoints, with the
+dead-man timer armed on the node itself (``iptables``, ``nft``); the user's own proxies on
+their Toxiproxy (``toxiproxy``); or no fault at all (``none``: observed only). What the lab
+can do is what *every* node can do. ``down()`` removes only what edgebench made: its chains
+on each node, its toxics on the user's proxies (the namespaces the scenarios create are
+deleted by the scenarios themselves).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from bench.distros.base import Distro
 from bench.distros.remote.check import check_lab, failure
 from bench.distros.remote.lab import Lab, LabNode, load_lab
+from bench.distros.remote.reboot import reboot_node
 from bench.distros.remote.runner import HostRunner
 from bench.distros.remote.timings import (
     AGENT_FILES,
@@ -33,19 +37,22 @@ from bench.distros.remote.timings import (
     read_texts,
 )
 from bench.errors import ClusterError, EdgebenchError, NotSupportedError, UsageError
-from bench.faults.base import FaultKind
+from bench.faults.base import FaultKind, Link
 from bench.model import Capability, ClusterSpec, EdgeNode, ProviderSettings, Timings
 from bench.settings import remote_needs_lab
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-    from bench.faults.kernel import KernelLink
+    from bench.distros.remote.starlingx import SubcloudPoller
     from bench.hosts import Host
 
 log = logging.getLogger(__name__)
 #: the faults a kernel link can always do; bandwidth and latency depend on the node (tc, netem)
 KERNEL_FAULTS = frozenset({FaultKind.CUT_BLACKHOLE, FaultKind.CUT_RESET, FaultKind.LOSS})
+#: the link backend each ``fault_backend`` of a lab node makes
+LINK_BACKEND = {"iptables": "kernel", "nft": "kernel", "toxiproxy": "toxiproxy", "none": "none"}
+NONE_REASON = "fault_backend: none (edgebench observes the node and never faults it)"
 
 
 @dataclass(frozen=True)
@@ -85,7 +92,8 @@ class RemoteCluster(Distro):
         Capability.EDGE_POD_VIEW: "the lab says runtime: fake and names no pods_url per node",
         Capability.REAL_RUNTIME: "the lab says runtime: fake",
         Capability.AGENT_RESTART: "a lab node has no agent service nor restart_command",
-        Capability.REBOOT: "node reboots over SSH are not implemented by the remote provider yet",
+        Capability.REBOOT: "the lab does not say allow_reboot: true (or a node has no agent "
+        "nor agent_active_command to wait for after the reboot)",
         Capability.EDGE_VOLUME_VIEW: "the remote provider does not read the agent's volumes",
         Capability.LINK_PROBE: "the remote provider does not probe links",
     }
@@ -93,7 +101,7 @@ class RemoteCluster(Distro):
     def __init__(self, spec: ClusterSpec) -> None:
         super().__init__(spec)
         self.lab = lab_of(spec, self.name)
-        self._links: dict[str, KernelLink] = {}
+        self._links: dict[str, Link] = {}
         self._hosts: dict[str, Host] = {}
         self._api: ApiClient | None = None
         self._timings: SourcedTimings | None = None
@@ -113,18 +121,23 @@ class RemoteCluster(Distro):
             caps.add(Capability.EDGE_POD_VIEW)
         if all(node.restart for node in lab.nodes):
             caps.add(Capability.AGENT_RESTART)
+        if lab.allow_reboot and all(node.agent_active for node in lab.nodes):
+            caps.add(Capability.REBOOT)
         return frozenset(caps)
 
     @classmethod
     def lacks(cls, ability: Capability | FaultKind | str, spec: ClusterSpec) -> str | None:
-        if isinstance(ability, FaultKind) or (
-            isinstance(ability, str) and ability.startswith("backend:")
-        ):
-            return super().lacks(ability, spec)
         try:
             lab = lab_of(spec, cls.name)
         except UsageError as exc:
             return str(exc)
+        if isinstance(ability, str) and ability.startswith("backend:"):
+            backend = ability.split(":", 1)[1]
+            lacking = [n for n in lab.nodes if LINK_BACKEND[n.fault_backend] != backend]
+            return _nodes_lacking(lacking, f"a {backend} link")
+        if isinstance(ability, FaultKind):
+            lacking = [n for n in lab.nodes if ability not in _node_faults(lab, n)]
+            return _nodes_lacking(lacking, str(ability))
         capability = Capability(ability)
         if capability in cls.capabilities_of(lab):
             return None
@@ -132,35 +145,27 @@ class RemoteCluster(Distro):
 
     @classmethod
     def link_backends(cls, spec: ClusterSpec) -> frozenset[str]:
+        """The backend every node's link has (a mixed lab has none in common)."""
         try:
             lab = lab_of(spec, cls.name)
         except UsageError:
             return frozenset()
-        if all(node.fault_backend in ("iptables", "nft") for node in lab.nodes):
-            return frozenset({"kernel"})
-        return frozenset()
+        backends = {LINK_BACKEND[node.fault_backend] for node in lab.nodes}
+        return frozenset(backends) if len(backends) == 1 else frozenset()
 
     @classmethod
     def link_faults(cls, spec: ClusterSpec) -> frozenset[FaultKind]:
-        """What every node's link can do: bandwidth needs tc and ifb, latency netem, on the
-        node (probed once over SSH); a node that cannot be probed gets the iptables faults
-        only, and ``up()`` then says what is wrong with it."""
+        """What every node's link can do: a kernel link's bandwidth needs tc and ifb, latency
+        netem, on the node (probed once over SSH; a node that cannot be probed gets the
+        iptables faults only, and ``up()`` then says what is wrong with it); a Toxiproxy
+        link has no loss; a ``none`` node no fault at all."""
         try:
             lab = lab_of(spec, cls.name)
         except UsageError:
             return frozenset()
-        kinds = set(KERNEL_FAULTS) | {FaultKind.BANDWIDTH, FaultKind.LATENCY}
+        kinds = set(FaultKind)
         for node in lab.nodes:
-            if node.fault_backend not in ("iptables", "nft"):
-                return frozenset()
-            key = (lab.path.resolve(), node.name)
-            if key not in _PROBED:
-                try:
-                    _PROBED[key] = _link_for(node).capabilities()  # the constructor probes
-                except EdgebenchError as exc:
-                    log.warning("probing the link of lab node %s: %s", node.name, exc)
-                    _PROBED[key] = KERNEL_FAULTS
-            kinds &= _PROBED[key]
+            kinds &= _node_faults(lab, node)
         return frozenset(kinds)
 
     # --- what suites use --------------------------------------------------------------
@@ -233,6 +238,17 @@ class RemoteCluster(Distro):
             raise NotSupportedError(f"lab node {node} has no agent nor restart_command")
         self.host(node).check(command)
 
+    def reboot(self, node: str) -> str:
+        """Reboot the node over SSH and wait for it and its agent, its faults installed again
+        (:mod:`.reboot`); only with ``allow_reboot: true``."""
+        if Capability.REBOOT not in self.CAPABILITIES:
+            raise NotSupportedError(f"lab node {node}: {self.LACKS[Capability.REBOOT]}")
+        times = reboot_node(
+            self.host(node), self.lab.node(node), self._links.get(node), self.lab.reboot_timeout_s
+        )
+        log.info("lab node %s %s", node, times.note())
+        return times.note()
+
     # --- verify, then tear down what we made -----------------------------------------
 
     def up(self) -> None:
@@ -248,7 +264,7 @@ class RemoteCluster(Distro):
         for node in self.lab.nodes:
             self._links[node.name] = self._make_link(node)
 
-    def _make_link(self, node: LabNode) -> KernelLink:
+    def _make_link(self, node: LabNode) -> Link:
         link = _link_for(node, self.host(node.name))
         _PROBED[(self.lab.path.resolve(), node.name)] = link.capabilities()
         return link
@@ -275,23 +291,65 @@ class RemoteCluster(Distro):
                        self.lab.timings, cluster)  # fmt: skip
 
     def down(self) -> None:
-        """Remove each node's chains, qdiscs and dead-man timer; nothing else. Never raises."""
+        """Remove each node's chains, qdiscs and dead-man timer, and edgebench's toxics on the
+        user's proxies; nothing else. Never raises."""
         for link in self._links.values():
-            link.restore()
+            try:
+                link.restore()
+            except Exception as exc:  # the other nodes are still restored
+                log.warning("could not restore the link of lab node %s: %s", link.name, exc)
 
 
 _PROBED: dict[tuple[Path, str], frozenset[FaultKind]] = {}
 
 
-def _link_for(node: LabNode, host: Host | None = None) -> KernelLink:
-    """The node's kernel link, its commands sent over SSH (the constructor probes the node)."""
+def _node_faults(lab: Lab, node: LabNode) -> frozenset[FaultKind]:
+    """What the link of ``node`` can do (a kernel link is probed over SSH, once)."""
+    if node.fault_backend == "none":
+        return frozenset()
+    if node.fault_backend == "toxiproxy":
+        from bench.faults.toxiproxy import ToxiproxyLink
+
+        return ToxiproxyLink.CAPABILITIES
+    key = (lab.path.resolve(), node.name)
+    if key not in _PROBED:
+        try:
+            _PROBED[key] = _link_for(node).capabilities()  # the constructor probes
+        except EdgebenchError as exc:
+            log.warning("probing the link of lab node %s: %s", node.name, exc)
+            _PROBED[key] = KERNEL_FAULTS
+    return _PROBED[key]
+
+
+def _nodes_lacking(nodes: list[LabNode], what: str) -> str | None:
+    """Why the lab lacks ``what`` (None when no node does): the nodes and their backends."""
+    if not nodes:
+        return None
+    parts = []
+    for node in nodes:
+        backend = node.fault_backend
+        parts.append(
+            f"{node.name} ({NONE_REASON if backend == 'none' else f'fault_backend: {backend}'})"
+        )
+    return f"not every lab node's link can do {what}: {'; '.join(parts)}"
+
+
+def _link_for(node: LabNode, host: Host | None = None) -> Link:
+    """The node's link by its ``fault_backend``: a kernel link whose commands go over SSH
+    (the constructor probes the node), the user's Toxiproxy proxies, or no fault."""
+    if node.fault_backend == "none":
+        from bench.faults.observed import ObservedLink
+
+        return ObservedLink(node.name, f"lab node {node.name}: {NONE_REASON}")
+    if node.fault_backend == "toxiproxy":
+        from bench.faults.toxiproxy import SharedToxiproxyLink
+        from bench.faults.toxiproxy.api import Api
+
+        assert node.toxiproxy_api is not None  # the lab file requires it
+        api = Api(node.toxiproxy_api, log_hint=f" (lab node {node.name})")
+        return SharedToxiproxyLink.of(api, node.name, node.toxiproxy_proxies)
     from bench.faults.kernel import KernelLink
 
-    if node.fault_backend not in ("iptables", "nft"):
-        raise NotSupportedError(
-            f"lab node {node.name}: fault_backend {node.fault_backend} is not driven by the "
-            "remote provider yet; use iptables (or nft)"
-        )
     return KernelLink(
         node.name,
         HostRunner(host or node.ssh.host()),
@@ -348,6 +406,18 @@ class KubeEdgeRemote(RemoteCluster):
 
 class StarlingXRemote(RemoteCluster):
     name = "starlingx"
+
+    def subcloud_poller(self) -> SubcloudPoller | None:
+        """The lab's ``system_controller`` polled with ``dcmanager subcloud show``."""
+        from bench.distros.remote.starlingx import SubcloudPoller
+
+        controller = self.lab.system_controller
+        if controller is None:
+            raise NotSupportedError(
+                "the lab names no system_controller (with its subcloud): the system "
+                "controller's view of the subcloud is read there with dcmanager"
+            )
+        return SubcloudPoller(controller.ssh.host(), controller)
 
 
 class VanillaRemote(RemoteCluster):

@@ -220,7 +220,10 @@ class LabNode:
     ssh: SshTarget
     endpoints: tuple[Endpoint, ...]
     fault_backend: FaultBackend = "iptables"
+    #: ``fault_backend: toxiproxy``: the API of the Toxiproxy the node's agent is routed
+    #: through, and the proxies (the user's, by name) that carry its control-plane traffic
     toxiproxy_api: str | None = None
+    toxiproxy_proxies: tuple[str, ...] = ()
     agent: str = ""
     #: shell command restarting the agent (default ``systemctl restart <agent>``)
     restart_command: str = ""
@@ -232,10 +235,25 @@ class LabNode:
     #: a kubelet-style read-only ``/pods`` URL of the agent, fetched on the node (``curl``):
     #: the edge pod view of agents without a container runtime (the local lab's hollow ones)
     pods_url: str | None = None
+    #: what reboots the node (``allow_reboot: true``); default ``systemctl reboot || reboot``
+    reboot_command: str = ""
+    #: a command that succeeds once the agent runs (default ``systemctl is-active --quiet
+    #: <agent>``): what a reboot waits for
+    agent_active_command: str = ""
 
     @property
     def restart(self) -> str:
         return self.restart_command or (f"systemctl restart {self.agent}" if self.agent else "")
+
+    @property
+    def reboot(self) -> str:
+        return self.reboot_command or "systemctl reboot || reboot"
+
+    @property
+    def agent_active(self) -> str:
+        if self.agent_active_command:
+            return self.agent_active_command
+        return f"systemctl is-active --quiet {self.agent}" if self.agent else ""
 
 
 @dataclass(frozen=True)
@@ -245,6 +263,9 @@ class SystemController:
     ssh: SshTarget
     subcloud: str
     openrc: str = "/etc/platform/openrc"
+    #: the name of an environment variable of the harness holding the keystone password, for
+    #: a controller whose ``openrc`` does not provide it (the value is never in the file)
+    password_env: str | None = None
 
 
 @dataclass(frozen=True)
@@ -258,6 +279,8 @@ class Lab:
     context: str | None = None
     runtime: Runtime = "real"
     allow_reboot: bool = False
+    #: how long a reboot may take, from the command to the agent active again
+    reboot_timeout_s: float = 600.0
     workload_image: str = DEFAULT_WORKLOAD_IMAGE
     timings: Mapping[str, float] = field(default_factory=dict)
     control_plane: SshTarget | None = None
@@ -329,9 +352,57 @@ def _chain(name: str) -> str:
     return name
 
 
+_PROXY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def _toxiproxy(doc: _Doc, f: _Fields, backend: str) -> tuple[str | None, tuple[str, ...]]:
+    """``toxiproxy_api`` and ``toxiproxy_proxy`` (one name or a list): both required with
+    ``fault_backend: toxiproxy``, refused with any other backend."""
+    api = f.get("toxiproxy_api", str)
+    raw = f.value.get("toxiproxy_proxy")
+    if backend != "toxiproxy":
+        for name in ("toxiproxy_api", "toxiproxy_proxy"):
+            if f.value.get(name) is not None:
+                k = f.sub(name)
+                raise doc.error(
+                    k, f"{k}: only with fault_backend: toxiproxy (this node's is {backend})"
+                )
+        return None, ()
+    k = f.sub("toxiproxy_api")
+    if not api:
+        raise doc.error(k, f"{k}: required with fault_backend: toxiproxy (http://host:8474)")
+    parts = urlsplit(api)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
+        raise doc.error(k, f"{k}: {api!r} is not http://host:port (Toxiproxy's API, e.g. :8474)")
+    k = f.sub("toxiproxy_proxy")
+    if raw is None:
+        raise doc.error(
+            k,
+            f"{k}: required with fault_backend: toxiproxy: the name of the proxy (or a list of "
+            "names) the node's agent reaches its control plane through",
+        )
+    names = [raw] if isinstance(raw, str) else raw
+    if not isinstance(names, list) or not names:
+        raise doc.error(k, f"{k}: must be a proxy name or a list of them, got {_kind(raw)}")
+    for i, name in enumerate(names):
+        ki = k if isinstance(raw, str) else f"{k}[{i}]"
+        if not isinstance(name, str) or not _PROXY_NAME.fullmatch(name):
+            raise doc.error(
+                ki, f"{ki}: {name!r} is not a proxy name (letters, digits, '.', '_', '-')"
+            )
+    if len(set(names)) != len(names):
+        raise doc.error(k, f"{k}: a proxy is listed twice")
+    return api.rstrip("/"), tuple(names)
+
+
 def _node(doc: _Doc, key: str, value: Any, base: Path, distro: str, agent: str) -> LabNode:
-    allowed = (*_SSH_KEYS, "name", "endpoints", "fault_backend", "toxiproxy_api", "agent",
-               "restart_command", "dev", "chain", "pods_url")  # fmt: skip
+    allowed = (*_SSH_KEYS, "name", "endpoints", "fault_backend", "toxiproxy_api",
+               "toxiproxy_proxy", "agent", "restart_command", "dev", "chain",
+               "pods_url", "reboot_command", "agent_active_command")  # fmt: skip
     f = _Fields(doc, key, value, allowed)
     name = f.need("name", str)
     ssh = _ssh(doc, f, base)
@@ -345,29 +416,38 @@ def _node(doc: _Doc, key: str, value: Any, base: Path, distro: str, agent: str) 
             f"{k}: the {backend} backend cuts only the listed control-plane endpoints; "
             "list at least one (address and ports its agent dials)",
         )
-    api = f.get("toxiproxy_api", str)
-    if backend == "toxiproxy" and not api:
-        k = f.sub("toxiproxy_api")
-        raise doc.error(k, f"{k}: required with fault_backend: toxiproxy (http://host:8474)")
+    api, proxies = _toxiproxy(doc, f, backend)
     return LabNode(
         name=name,
         ssh=ssh,
         endpoints=endpoints,
         fault_backend=backend,
         toxiproxy_api=api,
+        toxiproxy_proxies=proxies,
         agent=f.get("agent", str, agent) or "",
         restart_command=f.get("restart_command", str, "") or "",
         dev=f.get("dev", str),
         pods_url=f.get("pods_url", str),
+        reboot_command=f.get("reboot_command", str, "") or "",
+        agent_active_command=f.get("agent_active_command", str, "") or "",
         chain=f.check("chain", lambda: _chain(f.get("chain", str, "EDGEBENCH") or "EDGEBENCH")),
     )
+
+
+def _positive(doc: _Doc, f: _Fields, name: str, default: float) -> float:
+    value = f.get(name, float, default)
+    assert value is not None
+    if value <= 0:
+        raise doc.error(f.sub(name), f"{f.sub(name)}: must be > 0, got {value:g}")
+    return value
 
 
 def parse_lab(text: str, path: Path) -> Lab:
     """Validate the lab file ``text`` (read from ``path``, for messages and relative paths)."""
     doc = _Doc(path, text)
-    top = ("distro", "kubeconfig", "context", "nodes", "runtime", "allow_reboot", "agent",
-           "workload_image", "timings", "control_plane", "system_controller")  # fmt: skip
+    top = ("distro", "kubeconfig", "context", "nodes", "runtime", "allow_reboot",
+           "reboot_timeout_s", "agent", "workload_image", "timings", "control_plane",
+           "system_controller")  # fmt: skip
     f = _Fields(doc, "", doc.value, top)
     base = path.parent
     distro = f.need("distro", str)
@@ -392,6 +472,18 @@ def parse_lab(text: str, path: Path) -> Lab:
                 k, f"{k}: {node.name!r} is listed twice (also nodes[{seen[node.name]}])"
             )
         seen[node.name] = i
+    owner: dict[tuple[str, str], int] = {}
+    for i, node in enumerate(nodes):
+        for proxy in node.toxiproxy_proxies:
+            key = (node.toxiproxy_api or "", proxy)
+            if key in owner:
+                k = f"nodes[{i}].toxiproxy_proxy"
+                raise doc.error(
+                    k,
+                    f"{k}: proxy {proxy!r} is also nodes[{owner[key]}]'s; a cut of one node "
+                    "would cut the other",
+                )
+            owner[key] = i
     timings: dict[str, float] = {}
     if "timings" in f.value:
         tf = _Fields(doc, "timings", f.value["timings"], TIMING_KEYS)
@@ -408,11 +500,20 @@ def parse_lab(text: str, path: Path) -> Lab:
     controller = None
     if f.value.get("system_controller") is not None:
         sf = _Fields(doc, "system_controller", f.value["system_controller"],
-                     (*_SSH_KEYS, "subcloud", "openrc"))  # fmt: skip
+                     (*_SSH_KEYS, "subcloud", "openrc", "password_env"))  # fmt: skip
+        password_env = sf.get("password_env", str)
+        if password_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", password_env):
+            k = "system_controller.password_env"
+            raise doc.error(
+                k,
+                f"{k}: {password_env!r} is not an environment variable's name (the name "
+                "of the variable holding the password goes here, never the password)",
+            )
         controller = SystemController(
             ssh=_ssh(doc, sf, base),
             subcloud=sf.need("subcloud", str),
             openrc=sf.get("openrc", str, "/etc/platform/openrc") or "/etc/platform/openrc",
+            password_env=password_env,
         )
     return Lab(
         path=path,
@@ -422,6 +523,7 @@ def parse_lab(text: str, path: Path) -> Lab:
         context=f.get("context", str),
         runtime=cast(Runtime, f.choice("runtime", RUNTIMES, "real")),
         allow_reboot=bool(f.get("allow_reboot", bool, False)),
+        reboot_timeout_s=_positive(doc, f, "reboot_timeout_s", 600.0),
         workload_image=f.get("workload_image", str, DEFAULT_WORKLOAD_IMAGE)
         or DEFAULT_WORKLOAD_IMAGE,
         timings=timings,

@@ -310,7 +310,21 @@ class KernelLink(Link):
                 )
         return LinkState(cut=self._cut, losses=losses, egress=shapes["out"], ingress=shapes["in"])
 
-    def _sync(self, kill: bool = False) -> None:
+    def reinstall(self) -> bool:
+        """Install the link's faults again after the node lost them (a reboot: iptables rules,
+        qdiscs and the dead-man timer do not survive one), the timer re-armed for the time
+        its first arming had left. Connections the agent opened since the boot are killed
+        with a ``reset`` cut, as when it went in. False (nothing done) for a link without faults."""
+        with self._lock:
+            if self.state().empty:
+                return False
+            deadline = self._deadline
+            self.deadman.armed = False  # its process is gone: nothing to claim, no "fired"
+            self._installed = LinkState()
+            self._sync(kill=self._cut == "reset", deadline=deadline)
+            return True
+
+    def _sync(self, kill: bool = False, deadline: float | None = None) -> None:
         """Install the current state in one shell round trip (see :mod:`.deadman`)."""
         with self._lock:
             new = self.state()
@@ -336,7 +350,9 @@ class KernelLink(Link):
             if kill:
                 lines += [f"ss -K -tn {k} >/dev/null 2>&1" for k in kill_filters(cfg.endpoints)]
             now = time.monotonic()
-            if not self.deadman.armed or self._deadline is None:
+            if deadline is not None:
+                self._deadline = deadline
+            elif not self.deadman.armed or self._deadline is None:
                 self._deadline = now + self.hold_s + self.margin_s
             if not new.empty:
                 left = max(1.0, self._deadline - now)

@@ -2,7 +2,14 @@
 one or more proxies. Toxiproxy is TCP-only: no packet loss, no UDP."""
 
 from bench.faults.toxiproxy.api import TOXIC_TYPES
-from bench.faults.toxiproxy.link import Proxy, ToxicFault, ToxiproxyLink
+from bench.faults.toxiproxy.link import Proxy, SharedToxiproxyLink, ToxicFault, ToxiproxyLink
 from bench.faults.toxiproxy.server import Toxiproxy
 
-__all__ = ["TOXIC_TYPES", "Proxy", "ToxicFault", "Toxiproxy", "ToxiproxyLink"]
+__all__ = [
+    "TOXIC_TYPES",
+    "Proxy",
+    "SharedToxiproxyLink",
+    "ToxicFault",
+    "Toxiproxy",
+    "ToxiproxyLink",
+]

@@ -20,8 +20,9 @@ from __future__ import annotations
 import itertools
 import logging
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from bench.errors import FaultError
 from bench.faults.base import CutMode, Direction, Fault, FaultKind, Link, non_negative
@@ -67,7 +68,7 @@ class ToxicFault(Fault):
         n = next(self.link._counter)
         for proxy in self.link.proxies:
             for stream in self.streams:
-                toxic = f"{self.kind}_{stream}_{n}"
+                toxic = f"{self.link.TOXIC_PREFIX}{self.kind}_{stream}_{n}"
                 body = {
                     "name": toxic,
                     "type": self.kind,
@@ -110,6 +111,9 @@ class ToxiproxyLink(Link):
             FaultKind.TOXIC,
         }
     )
+
+    #: prefix of the toxics of :meth:`toxic` (the blackhole's are always ``edgebench_``)
+    TOXIC_PREFIX: ClassVar[str] = ""
 
     def __init__(self, api: Api, name: str) -> None:
         super().__init__(name)
@@ -233,29 +237,39 @@ class ToxiproxyLink(Link):
                     self._api.call_status("DELETE", f"/proxies/{p.name}/toxics/{toxic['name']}")
                 self._api.call("POST", f"/proxies/{p.name}", {"enabled": True})
 
-    def _set_down(self, mode: CutMode, down: bool) -> None:
+    def cut_calls(self, mode: CutMode) -> list[tuple[str, str, dict[str, Any]]]:
+        """The API calls (method, path, body) that put the link down in ``mode``: what a cut
+        does, and what ``edgebench lab check`` shows without calling them."""
         if mode == "reset":
-            for p in self.proxies:
-                self._api.call("POST", f"/proxies/{p.name}", {"enabled": not down})
-            return
+            return [("POST", f"/proxies/{p.name}", {"enabled": False}) for p in self.proxies]
+        calls: list[tuple[str, str, dict[str, Any]]] = []
         for p in self.proxies:  # blackhole: see the module docstring
             for stream in ("upstream", "downstream"):
+                body = {
+                    "name": f"{BLACKHOLE_TOXIC}_{stream}",
+                    "type": "timeout",
+                    "stream": stream,
+                    "toxicity": 1.0,
+                    "attributes": {"timeout": 0},
+                }
+                calls.append(("POST", f"/proxies/{p.name}/toxics", body))
+        return calls
+
+    def _set_down(self, mode: CutMode, down: bool) -> None:
+        if down:
+            for method, path, body in self.cut_calls(mode):
+                self._api.call(method, path, body)
+            return
+        if mode == "reset":
+            for p in self.proxies:
+                self._api.call("POST", f"/proxies/{p.name}", {"enabled": True})
+            return
+        for p in self.proxies:
+            for stream in ("upstream", "downstream"):
                 toxic = f"{BLACKHOLE_TOXIC}_{stream}"
-                if down:
-                    body = {
-                        "name": toxic,
-                        "type": "timeout",
-                        "stream": stream,
-                        "toxicity": 1.0,
-                        "attributes": {"timeout": 0},
-                    }
-                    self._api.call("POST", f"/proxies/{p.name}/toxics", body)
-                else:
-                    status, err = self._api.call_status(
-                        "DELETE", f"/proxies/{p.name}/toxics/{toxic}"
-                    )
-                    if status >= 400 and status != 404:
-                        raise FaultError(f"could not remove {toxic} from proxy {p.name}: {err}")
+                status, err = self._api.call_status("DELETE", f"/proxies/{p.name}/toxics/{toxic}")
+                if status >= 400 and status != 404:
+                    raise FaultError(f"could not remove {toxic} from proxy {p.name}: {err}")
 
     def delete(self) -> None:
         """Delete every proxy of the link from the server."""
@@ -288,3 +302,42 @@ def _probe_upstream(link: str, upstream: str, host: str, port: int, strict: bool
     if strict:
         raise FaultError(msg)
     log.warning(msg)
+
+
+class SharedToxiproxyLink(ToxiproxyLink):
+    """Proxies of a toxiproxy-server someone else runs (a lab's ``fault_backend: toxiproxy``):
+    edgebench never creates nor deletes them, and :meth:`restore` removes only its own toxics
+    (all named ``edgebench_*``) and re-enables the proxies, leaving the owner's toxics alone."""
+
+    TOXIC_PREFIX = "edgebench_"
+
+    @classmethod
+    def of(cls, api: Api, name: str, proxies: Sequence[str]) -> SharedToxiproxyLink:
+        """The link ``name`` made of the existing proxies ``proxies``; :class:`FaultError`
+        naming the missing ones and the proxies the server has."""
+        link = cls(api, name)
+        found = api.call("GET", "/proxies") or {}
+        missing = [p for p in proxies if p not in found]
+        if missing:
+            have = ", ".join(sorted(found)) or "none"
+            raise FaultError(
+                f"toxiproxy at {api.url} has no proxy {', '.join(missing)} (its proxies: {have})"
+            )
+        for p in proxies:
+            link.proxies.append(Proxy(p, found[p]["listen"], found[p]["upstream"]))
+        return link
+
+    def restore(self) -> None:
+        """Stop flaps, remove edgebench's toxics and re-enable every proxy of the link."""
+        self._forget_state()
+        with self._lock:
+            for p in self.proxies:
+                for toxic in self._api.call("GET", f"/proxies/{p.name}/toxics") or []:
+                    if str(toxic["name"]).startswith(self.TOXIC_PREFIX):
+                        self._api.call_status("DELETE", f"/proxies/{p.name}/toxics/{toxic['name']}")
+                self._api.call("POST", f"/proxies/{p.name}", {"enabled": True})
+
+    def delete(self) -> None:
+        """Never deletes the owner's proxies: forgets them."""
+        self._forget_state()
+        self.proxies.clear()
