@@ -85,7 +85,12 @@ def test_cluster_over_lab_file_over_defaults_with_sources() -> None:
         "node_lease_duration_s": "kubernetes default (v1.31.2)",
         "unreachable_toleration_s": "kubernetes default (v1.31.2)",
         "not_ready_toleration_s": "lab file",
-    }
+        **{
+            name: "kubernetes default (v1.31.2)"
+            for name in ("unhealthy_zone_threshold", "large_cluster_size_threshold",
+                         "node_eviction_rate", "secondary_node_eviction_rate")
+        },
+    }  # fmt: skip
     assert kubernetes_defaults(28)["node_monitor_grace_period_s"] == 40.0
 
 
@@ -116,3 +121,25 @@ def test_an_agents_read_only_pods_become_the_edge_view() -> None:
         "eb-x/app-2": "Succeeded",
         "eb-x/app-3": "Running",
     }
+
+
+def test_the_zone_rule_is_read_from_the_controller_flags_else_the_kubernetes_defaults() -> None:
+    flags = "kube-controller-manager --unhealthy-zone-threshold=0.7 --node-eviction-rate 0.5\n"
+    cluster = from_texts({"control plane: ps": flags}, CONTROLLER_FLAGS)
+    result = combine(kubernetes_defaults(32), "kubernetes default (v1.32.9)", {}, cluster)
+    assert result.timings.unhealthy_zone_threshold == 0.7
+    assert result.timings.node_eviction_rate == 0.5
+    assert result.timings.large_cluster_size_threshold == 50.0
+    assert result.timings.secondary_node_eviction_rate == 0.01
+    assert result.sources["unhealthy_zone_threshold"] == "control plane: ps"
+    assert result.sources["large_cluster_size_threshold"] == "kubernetes default (v1.32.9)"
+
+
+def test_defaults_carry_their_own_source_per_field() -> None:
+    defaults = {**kubernetes_defaults(32), "agent_silent_link_s": 30.0}
+    sources = {name: "kubernetes default" for name in defaults}
+    sources["agent_silent_link_s"] = "edgecore default"
+    result = combine(defaults, sources, {}, {})
+    assert result.timings.agent_silent_link_s == 30.0
+    assert result.sources["agent_silent_link_s"] == "edgecore default"
+    assert result.sources["node_lease_duration_s"] == "kubernetes default"

@@ -88,6 +88,11 @@ class RemoteCluster(Distro):
     provider = "remote"
     #: how the node's container runtime is asked (``crictl`` or ``k3s crictl``)
     CRICTL: ClassVar[str] = "crictl"
+    #: how long the agent keeps a silent connection (Timings.agent_silent_link_s) unless the
+    #: lab file says otherwise: a kubelet's client-go HTTP/2 health check, a ping after 30 s
+    #: of silence with a 15 s timeout
+    AGENT_SILENT_LINK_S: ClassVar[float] = 30.0 + 15.0
+    AGENT_SILENT_LINK_SOURCE: ClassVar[str] = "client-go default (HTTP/2 idle 30 s + ping 15 s)"
     LACKS: ClassVar[Mapping[Capability, str]] = {
         Capability.EDGE_POD_VIEW: "the lab says runtime: fake and names no pods_url per node",
         Capability.REAL_RUNTIME: "the lab says runtime: fake",
@@ -287,8 +292,10 @@ class RemoteCluster(Distro):
         agent = first.agent or "kubelet"
         texts = read_texts(self.host(first.name), f"{agent}|kubelet", AGENT_FILES, first.name)
         cluster.update(from_texts(texts, AGENT_KEYS))
-        return combine(kubernetes_defaults(minor), f"kubernetes default ({self._version})",
-                       self.lab.timings, cluster)  # fmt: skip
+        defaults = {**kubernetes_defaults(minor), "agent_silent_link_s": self.AGENT_SILENT_LINK_S}
+        sources = {name: f"kubernetes default ({self._version})" for name in defaults}
+        sources["agent_silent_link_s"] = self.AGENT_SILENT_LINK_SOURCE
+        return combine(defaults, sources, self.lab.timings, cluster)
 
     def down(self) -> None:
         """Remove each node's chains, qdiscs and dead-man timer, and edgebench's toxics on the
@@ -402,6 +409,8 @@ class K3sRemote(RemoteCluster):
 
 class KubeEdgeRemote(RemoteCluster):
     name = "kubeedge"
+    AGENT_SILENT_LINK_S = 2 * 15.0
+    AGENT_SILENT_LINK_SOURCE = "edgecore v1.20 default (edgeHub.heartbeat 15 s, two missed)"
 
 
 class StarlingXRemote(RemoteCluster):

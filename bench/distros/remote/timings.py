@@ -21,6 +21,11 @@ CONTROLLER_FLAGS = {
     "node-monitor-period": "node_monitor_period_s",
     "default-unreachable-toleration-seconds": "unreachable_toleration_s",
     "default-not-ready-toleration-seconds": "not_ready_toleration_s",
+    # the zone rule of the node lifecycle controller (mass outages: evictions slow or stop)
+    "unhealthy-zone-threshold": "unhealthy_zone_threshold",
+    "large-cluster-size-threshold": "large_cluster_size_threshold",
+    "node-eviction-rate": "node_eviction_rate",
+    "secondary-node-eviction-rate": "secondary_node_eviction_rate",
 }
 #: agent config key or flag -> Timings field (kubelet config, kubelet flags, edgecore.yaml)
 AGENT_KEYS = {
@@ -64,7 +69,8 @@ def find_settings(text: str, keys: Mapping[str, str]) -> dict[str, float]:
 
 
 def kubernetes_defaults(minor: int | None) -> dict[str, float]:
-    """The upstream defaults; the grace period became 50 s in 1.29 (40 s before)."""
+    """The upstream defaults; the grace period became 50 s in 1.29 (40 s before). The zone
+    rule's have not changed since NodeLease (1.14)."""
     grace = 50.0 if minor is None or minor >= 29 else 40.0
     return {
         "node_monitor_grace_period_s": grace,
@@ -73,6 +79,10 @@ def kubernetes_defaults(minor: int | None) -> dict[str, float]:
         "node_lease_duration_s": 40.0,
         "unreachable_toleration_s": 300.0,
         "not_ready_toleration_s": 300.0,
+        "unhealthy_zone_threshold": 0.55,
+        "large_cluster_size_threshold": 50.0,
+        "node_eviction_rate": 0.1,
+        "secondary_node_eviction_rate": 0.01,
     }
 
 
@@ -86,11 +96,12 @@ class SourcedTimings:
 
 def combine(
     defaults: Mapping[str, float],
-    default_source: str,
+    default_source: str | Mapping[str, str],
     lab: Mapping[str, float],
     cluster: Mapping[str, tuple[float, str]],
 ) -> SourcedTimings:
-    """Cluster over lab file over defaults, field by field."""
+    """Cluster over lab file over defaults, field by field; ``default_source`` names where the
+    defaults come from, one name for all or per field."""
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for name, value in defaults.items():
@@ -99,7 +110,8 @@ def combine(
         elif name in lab:
             values[name], sources[name] = lab[name], "lab file"
         else:
-            values[name], sources[name] = value, default_source
+            source = default_source if isinstance(default_source, str) else default_source[name]
+            values[name], sources[name] = value, source
     return SourcedTimings(Timings(**values), sources)
 
 
