@@ -10,7 +10,6 @@ views come from ``k3s crictl pods`` inside the agent, through a ``docker://`` ho
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import shutil
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from bench import kube
 from bench.build import tools
 from bench.distros.base import Distro
-from bench.distros.docker import engine, k3s_spec, network, reaper
+from bench.distros.docker import crictl, engine, k3s_spec, network, reaper
 from bench.distros.docker.nsrunner import ContainerNetns
 from bench.distros.docker.spec import Security, host_address
 from bench.distros.links import ToxiproxyLinks
@@ -35,7 +34,6 @@ from bench.distros.state import StateDir
 from bench.errors import ClusterError, ClusterTimeoutError, EnvironmentUnavailableError
 from bench.faults import FaultKind
 from bench.faults.kernel import Endpoint, KernelLink
-from bench.hosts import Host
 from bench.model import Capability, ClusterSpec, EdgeNode, Timings
 
 if TYPE_CHECKING:
@@ -149,16 +147,7 @@ class K3sDocker(Distro):
 
     def edge_pods(self, node: str) -> dict[str, str]:
         """Pod sandboxes containerd in the agent container holds (``k3s crictl pods``)."""
-        host = Host(f"docker://{self._agents[node].name}")
-        out = host.check("k3s crictl pods -o json").stdout
-        view = {}
-        for item in json.loads(out).get("items") or []:
-            meta = item.get("metadata", {})
-            state = item.get("state", "")
-            view[f"{meta.get('namespace')}/{meta.get('name')}"] = (
-                "Running" if state == "SANDBOX_READY" else "NotReady"
-            )
-        return view
+        return crictl.edge_pods(self._agents[node].name, "k3s crictl")
 
     def kernel_link(self, node: str, **kwargs: Any) -> KernelLink:
         """A kernel link (iptables/tc) inside ``node``'s agent namespace, scoped to its
