@@ -84,7 +84,16 @@ def upstream_missing() -> str | None:
 def choose_driver() -> type[Distro]:
     """The upstream recipe when its cloudcore image is here, else the stand-in; says which
     (once per process)."""
-    why = upstream_missing()  # the upstream recipe is not implemented yet
+    why = upstream_missing()
+    if why is None:
+        from bench.distros.docker import kubeedge_spec
+        from bench.distros.docker.kubeedge_upstream import KubeEdgeUpstreamDocker
+
+        progress(
+            f"kubeedge/docker: {kubeedge_spec.CLOUDCORE_IMAGE} is present: running upstream "
+            "KubeEdge (cloudcore and edgecore images)"
+        )
+        return KubeEdgeUpstreamDocker
     progress(
         "kubeedge/docker: running the stand-in (cloudcore built from the Go module proxy on "
         f"this machine, hollowedge in the agents image), because {why}"
