@@ -5,6 +5,7 @@ node's link makes that node lose Ready while the other keeps it, a restore bring
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from bench.distros.docker import labels
 from bench.distros.docker.kubeedge import STAND_IN, KubeEdgeDocker
 from bench.model import ClusterSpec
 from bench.observe.watch import ClusterObserver
+from bench.runner import Runner
 from bench.scenario import workload
 from edgebench_fixtures.cluster import require_available
 
@@ -83,3 +85,29 @@ def test_pod_runs_a_cut_loses_the_node_a_restore_brings_it_back(kubeedge: KubeEd
             since_mono=cut.ended_mono,
             what="edge-1 Ready again after the restore",
         )
+
+
+def _connects(run: Runner, address: str) -> bool:
+    """Whether a TCP connection from the node's namespace to ``address`` opens."""
+    host, _, port = address.rpartition(":")
+    script = f"import socket; socket.create_connection(({host!r}, {port}), timeout=3).close()"
+    return run([sys.executable, "-c", script]).ok
+
+
+def test_kernel_cut_in_one_container_covers_both_cloudhub_listeners(
+    kubeedge: KubeEdgeDocker,
+) -> None:
+    runs = {n: kubeedge.node_runner(n) for n in ("edge-0", "edge-1")}
+    run0, run1 = runs["edge-0"], runs["edge-1"]
+    assert run0 is not None and run1 is not None
+    edge0, edge1 = kubeedge.node("edge-0"), kubeedge.node("edge-1")
+    ws, https = kubeedge.link_upstreams()
+    link = kubeedge.kernel_link("edge-0")
+    try:
+        with link.cut("reset"):
+            assert not _connects(run0, edge0.dial_for(ws))
+            assert not _connects(run0, edge0.dial_for(https))
+            assert _connects(run1, edge1.dial_for(ws))  # the other node's link is not cut
+        assert _connects(run0, edge0.dial_for(ws)) and _connects(run0, edge0.dial_for(https))
+    finally:
+        link.restore()

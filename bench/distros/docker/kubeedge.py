@@ -33,6 +33,7 @@ from bench.distros.local.cluster import LocalSettings
 from bench.distros.local.kubeedge import KubeEdgeLocal
 from bench.distros.readiness import progress
 from bench.errors import ClusterError, EnvironmentUnavailableError
+from bench.faults.kernel import Endpoint, KernelLink
 from bench.model import EdgeNode
 
 if TYPE_CHECKING:
@@ -145,6 +146,19 @@ class KubeEdgeDocker(DockerAgents, KubeEdgeLocal):
         has none; the fake runtime has no OOM kills to see)."""
         spec = super().agent_spec(node, index)
         return dataclasses.replace(spec, binds={**spec.binds, "/dev/null": ("/dev/kmsg", "ro")})
+
+    def kernel_link(self, node: str, **kwargs: Any) -> KernelLink:
+        """A kernel link (iptables/tc) inside ``node``'s container namespace, scoped to all of
+        its link's listeners (cloudhub's websocket and https)."""
+        runner = self.node_runner(node)
+        if runner is None:
+            raise ClusterError(f"{node} has no container")
+        ports: dict[str, list[int]] = {}
+        for listen in self.node(node).dial.values():
+            host, _, port = listen.rpartition(":")
+            ports.setdefault(host, []).append(int(port))
+        endpoints = [Endpoint(host, tuple(sorted(p))) for host, p in sorted(ports.items())]
+        return KernelLink(node, runner, endpoints, "eth0", **kwargs)
 
     def node_runner(self, node: str) -> Runner | None:
         """The node's container namespace: its kubelet endpoint is on that loopback, and
