@@ -13,7 +13,6 @@ network (never faulted), each edge node reaches cloudhub only through its own li
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,12 +21,11 @@ from typing import Any, ClassVar
 import yaml
 
 from bench.build import tools, versions
-from bench.distros.docker import crictl, engine, kubeedge_spec, network
+from bench.distros.docker import crictl, engine, kubeedge_spec, network, steering
 from bench.distros.docker import labels as lbl
 from bench.distros.docker.agent import ContainerAgent
 from bench.distros.docker.cluster import UNPRIVILEGED
 from bench.distros.docker.k3s import check_host_tools
-from bench.distros.docker.k3s_spec import dnat_command, shell_line
 from bench.distros.docker.kubeedge import KubeEdgeDocker, KubeEdgeDockerSettings
 from bench.distros.docker.spec import SECURITY_MODES, ContainerSpec, host_address
 from bench.distros.local.controlplane import write_kubeconfig
@@ -229,21 +227,11 @@ class KubeEdgeUpstreamDocker(KubeEdgeDocker):
     def _steer(self, node: EdgeNode, agent: ContainerAgent) -> None:
         """Put the node's DNAT rules into its container's namespace, then let edgecore run."""
         assert agent.container is not None
-        pid = engine.init_pid(agent.container)
         proxies = {
             port: node.dial_for(f"{self.cloud_ip}:{port}") for port in kubeedge_spec.STEERED_PORTS
         }
-        for rule in kubeedge_spec.dnat_rules(self.cloud_ip, proxies):
-            argv = dnat_command(pid, rule)
-            check = [a if a != "-A" else "-C" for a in argv]
-            if subprocess.run(check, capture_output=True).returncode == 0:
-                continue
-            done = subprocess.run(argv, capture_output=True, text=True)
-            if done.returncode != 0:
-                raise ClusterError(f"cannot steer {node.name}: {shell_line(argv)}: {done.stderr}")
-        res = agent.container.exec_run(["touch", kubeedge_spec.STEERED_MARKER])
-        if res.exit_code != 0:
-            raise ClusterError(f"cannot start edgecore in {agent.name}: {res.output!r}")
+        rules = kubeedge_spec.dnat_rules(self.cloud_ip, proxies)
+        steering.steer(agent.container, rules, kubeedge_spec.STEERED_MARKER, node.name)
 
     def _use_preloaded_image(self, agent: ContainerAgent) -> None:
         """The scenarios' pods run the pause image the kind node preloads (nothing pulled)."""
