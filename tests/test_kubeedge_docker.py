@@ -52,6 +52,9 @@ def test_hollowedge_containers_reach_cloudhub_only_through_their_links(
         assert f"--http-server=https://{node.dial_for(https)}" in argv
         assert node.dial_for(ws).startswith(f"{kubeedge.gateway}:")  # its link, nothing else
     assert "hollowedge" in kubeedge.tool_versions()["kubeedge-edge-agent"]
+    # the footprint samples each node's hollowedge process (its container's first process)
+    (pid,) = kubeedge.agent_pids("edge-0")
+    assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"/hollowedge")
     settings = kubeedge.spec.provider_settings
     assert getattr(settings, "recipe", None) == STAND_IN
 

@@ -17,6 +17,7 @@ Which one ran, and why, is printed at start and written to ``run.json`` (``tools
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -167,6 +168,15 @@ class KubeEdgeDocker(DockerAgents, KubeEdgeLocal):
         if isinstance(agent, ContainerAgent) and agent.container is not None:
             return ContainerNetns(agent.container)
         return None
+
+    def agent_pids(self, node: str) -> list[int]:
+        """The host pid of the node's hollowedge (its container's first process), for the
+        footprint samples; none while the container is not running."""
+        agent = self.agents.get(node)
+        if isinstance(agent, ContainerAgent) and agent.container is not None:
+            with contextlib.suppress(ClusterError):
+                return [engine.init_pid(agent.container)]
+        return []
 
     def agent_address(self, node: str) -> str:
         return "127.0.0.1"  # inside the node's namespace (see node_runner)
