@@ -257,6 +257,21 @@ def upstream_images_present() -> bool:
         client.close()
 
 
+def test_upstream_without_its_images_names_the_pulls() -> None:
+    from bench.distros.docker import engine
+    from bench.distros.docker.kubeedge_upstream import KubeEdgeUpstreamDocker
+
+    try:
+        engine.connect().close()
+    except EnvironmentUnavailableError as exc:
+        pytest.skip(f"no Docker engine here: {exc}")
+    if upstream_images_present():
+        pytest.skip("the upstream images are present here")
+    with pytest.raises(EnvironmentUnavailableError) as err:
+        KubeEdgeUpstreamDocker.check_available()
+    assert kubeedge_spec.pull_hint() in str(err.value)
+
+
 @pytest.mark.integration
 @pytest.mark.cluster
 @pytest.mark.slow

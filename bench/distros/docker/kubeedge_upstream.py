@@ -16,7 +16,7 @@ import contextlib
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import yaml
 
@@ -35,6 +35,9 @@ from bench.model import Capability, ClusterSpec, EdgeNode
 from bench.procs import Supervised, port_open, wait_for
 from bench.scenario import workload
 
+if TYPE_CHECKING:
+    import docker
+
 CLOUD_HOST = 3  # cloudcore's host number on the cluster's /24 (agents start at 10)
 UPSTREAM_AGENT = (
     f"edgecore {versions.KUBEEDGE} ({kubeedge_spec.INSTALLATION_IMAGE}) with containerd "
@@ -42,7 +45,7 @@ UPSTREAM_AGENT = (
 )
 
 
-def build_edge_image(client: Any) -> str:
+def build_edge_image(client: docker.DockerClient) -> str:
     """The edge image (:func:`kubeedge_spec.edge_dockerfile`), built once from local images."""
     import docker
 
@@ -74,7 +77,8 @@ class KubeEdgeUpstreamDocker(KubeEdgeDocker):
         Capability.REAL_RUNTIME: "an agent restart restarts the whole edge container (a "
         "reboot); restarting edgecore alone inside it is not implemented",
         Capability.EDGE_VOLUME_VIEW: "not implemented for upstream KubeEdge in containers",
-        Capability.FOOTPRINT: "the edge agents are not processes of this machine's session",
+        Capability.FOOTPRINT: "an edge container's first process is systemd, not edgecore: "
+        "finding edgecore's pid in it is not implemented",
     }
 
     def __init__(self, spec: ClusterSpec) -> None:
