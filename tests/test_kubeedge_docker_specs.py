@@ -163,9 +163,10 @@ def test_edge_container_is_a_kind_node() -> None:
     assert dict(e.tmpfs) == {"/run": "rw", "/tmp": "rw"}
     assert e.volumes == {"edgebench-kedev-edge-1-var": "/var"}  # containerd off overlayfs
     assert e.binds["/lib/modules"] == ("/lib/modules", "ro")
+    # edgecore rewrites its config without the token once it has its certificate
     assert e.binds["/state/nodes/edge-1/edgecore.yaml"] == (
         "/etc/kubeedge/config/edgecore.yaml",
-        "ro",
+        "rw",
     )
     assert e.binds["/state/nodes/edge-1/cni.conflist"][0].startswith("/etc/cni/net.d/")
     assert e.hostname == "edge-1" and e.ip == "10.253.7.11"
@@ -182,10 +183,10 @@ def test_edgecore_config_dials_cloudcore_and_runs_pods_on_containerd() -> None:
     assert hub["websocket"] == {"enable": True, "server": "10.253.7.3:10000"}
     edged = c["modules"]["edged"]
     assert edged["hostnameOverride"] == "edge-1" and edged["nodeIP"] == "10.253.7.11"
-    assert edged["containerRuntimeEndpoint"] == "unix:///run/containerd/containerd.sock"
-    assert edged["imageServiceEndpoint"] == "unix:///run/containerd/containerd.sock"
     assert edged["nodeLabels"] == {"edgebench.io/edge": "true"}
-    kubelet = edged["tailoredKubeletConfig"]
+    kubelet = edged["tailoredKubeletConfig"]  # v1alpha2: the endpoints are kubelet config
+    assert kubelet["containerRuntimeEndpoint"] == "unix:///run/containerd/containerd.sock"
+    assert kubelet["imageServiceEndpoint"] == "unix:///run/containerd/containerd.sock"
     assert kubelet["cgroupDriver"] == "systemd"
     assert kubelet["nodeStatusUpdateFrequency"] == "10s"
     assert c["modules"]["eventBus"]["mqttMode"] == 0 and not c["modules"]["eventBus"]["enable"]
@@ -193,6 +194,39 @@ def test_edgecore_config_dials_cloudcore_and_runs_pods_on_containerd() -> None:
     default = kubeedge_spec.edgecore_config("edge-1", "10.253.7.11", "10.253.7.3", "tok", None)
     assert "nodeStatusUpdateFrequency" not in default["modules"]["edged"]["tailoredKubeletConfig"]
     yaml.safe_dump(c)  # plain data
+
+
+def test_edgecore_config_lands_where_kubeedges_own_types_read_it(tmp_path: Path) -> None:
+    """Parsed with KubeEdge v1.20.0's v1alpha2 types over their defaults (as edgecore does),
+    through hollowedge's --print-config; a misplaced key would be dropped silently."""
+    from bench.build import tools
+    from bench.errors import ToolError
+
+    try:
+        hollowedge = tools.tool_path("hollowedge")
+    except ToolError as exc:
+        pytest.skip(str(exc))
+    config = kubeedge_spec.edgecore_config(
+        "edge-1", "10.253.7.11", "10.253.7.3", "tok", KUBELET_FAST
+    )
+    path = tmp_path / "edgecore.yaml"
+    path.write_text(yaml.safe_dump(config))
+    done = subprocess.run(
+        [str(hollowedge), f"--config={path}", f"--data-dir={tmp_path}", "--print-config"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    effective = yaml.safe_load(done.stdout)
+    hub, edged = effective["modules"]["edgeHub"], effective["modules"]["edged"]
+    assert hub["httpServer"] == "https://10.253.7.3:10002"
+    assert hub["websocket"]["server"] == "10.253.7.3:10000"
+    kubelet = edged["tailoredKubeletConfig"]
+    assert kubelet["containerRuntimeEndpoint"] == "unix:///run/containerd/containerd.sock"
+    assert kubelet["imageServiceEndpoint"] == "unix:///run/containerd/containerd.sock"
+    assert kubelet["cgroupDriver"] == "systemd"
+    assert kubelet["nodeStatusUpdateFrequency"] == "10s"
+    assert edged["nodeLabels"]["edgebench.io/edge"] == "true"
+    assert effective["modules"]["eventBus"]["mqttMode"] == 0
 
 
 def test_cni_config_is_node_local() -> None:

@@ -171,9 +171,10 @@ def edgecore_config(
         "hostnameOverride": node,
         "nodeIP": ip,
         "nodeLabels": {EDGE_LABEL_KEY: EDGE_LABEL_VALUE},
-        "containerRuntimeEndpoint": CONTAINERD_SOCKET,
-        "imageServiceEndpoint": CONTAINERD_SOCKET,
+        # the runtime endpoints are kubelet configuration (TailoredKubeletConfiguration)
         "tailoredKubeletConfig": {
+            "containerRuntimeEndpoint": CONTAINERD_SOCKET,
+            "imageServiceEndpoint": CONTAINERD_SOCKET,
             "cgroupDriver": "systemd",  # kind's containerd runs runc with systemd cgroups
             "resolvConf": "/etc/resolv.conf",
             "registerNode": True,
@@ -253,7 +254,9 @@ def edge_spec(
         tmpfs=EDGE_TMPFS,
         binds={
             "/lib/modules": ("/lib/modules", "ro"),
-            f"{node_dir}/edgecore.yaml": (EDGECORE_CONFIG, "ro"),
+            # read-write: once it has its certificate, edgecore rewrites its config file
+            # without the token (os.WriteFile, so a bind-mounted file will do)
+            f"{node_dir}/edgecore.yaml": (EDGECORE_CONFIG, "rw"),
             f"{node_dir}/cni.conflist": (CNI_CONFIG, "ro"),
         },
         volumes={edge_volume(spec.name, node): "/var"},
