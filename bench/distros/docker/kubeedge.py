@@ -148,18 +148,25 @@ class KubeEdgeDocker(DockerAgents, KubeEdgeLocal):
         spec = super().agent_spec(node, index)
         return dataclasses.replace(spec, binds={**spec.binds, "/dev/null": ("/dev/kmsg", "ro")})
 
-    def kernel_link(self, node: str, **kwargs: Any) -> KernelLink:
-        """A kernel link (iptables/tc) inside ``node``'s container namespace, scoped to all of
-        its link's listeners (cloudhub's websocket and https)."""
-        runner = self.node_runner(node)
-        if runner is None:
-            raise ClusterError(f"{node} has no container")
+    def _new_kernel_link(self, node: EdgeNode, agent: ContainerAgent, **kwargs: Any) -> KernelLink:
+        """A kernel link (iptables/tc) inside the node's container namespace, scoped to all of
+        its link's listeners (cloudhub's websocket and https; a KubeEdge edge never dials the
+        API server, which is what vanilla's is scoped to)."""
+        if agent.container is None:
+            raise ClusterError(f"{node.name} has no container")
         ports: dict[str, list[int]] = {}
-        for listen in self.node(node).dial.values():
+        for listen in node.dial.values():
             host, _, port = listen.rpartition(":")
             ports.setdefault(host, []).append(int(port))
         endpoints = [Endpoint(host, tuple(sorted(p))) for host, p in sorted(ports.items())]
-        return KernelLink(node, runner, endpoints, "eth0", **kwargs)
+        return KernelLink(node.name, ContainerNetns(agent.container), endpoints, "eth0", **kwargs)
+
+    def kernel_link(self, node: str, **kwargs: Any) -> KernelLink:
+        """A kernel link in ``node``'s container namespace (:meth:`_new_kernel_link`)."""
+        agent = self.agents.get(node)
+        if not isinstance(agent, ContainerAgent):
+            raise ClusterError(f"{node} has no container")
+        return self._new_kernel_link(self.node(node), agent, **kwargs)
 
     def node_runner(self, node: str) -> Runner | None:
         """The node's container namespace: its kubelet endpoint is on that loopback, and
