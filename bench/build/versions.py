@@ -17,3 +17,9 @@ BEEHIVE_BASE = "v1.7.0"
 # k3s in containers (``--distro=k3s``, docker provider): the same Kubernetes minor as the rest.
 # Docker tags spell the ``+`` of a k3s version as ``-``.
 K3S = "v1.32.9+k3s1"
+# KubeEdge in containers (``--distro=kubeedge --provider=docker``, upstream recipe): the edge
+# node is a kind node image (systemd, containerd, runc, CNI plugins, a preloaded pause image), as
+# KubeEdge's own keink and hack/local-up-kubeedge.sh run edgecore; v1.30 matches edged's kubelet
+# (KubeEdge v1.20 builds against Kubernetes v1.30.7). The edgecore binary comes from the
+# release's kubeedge/installation-package image; cloudcore from kubeedge/cloudcore (same tag).
+KIND_NODE = "v1.30.0"

@@ -10,11 +10,9 @@ views come from ``k3s crictl pods`` inside the agent, through a ``docker://`` ho
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Mapping
@@ -24,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from bench import kube
 from bench.build import tools
 from bench.distros.base import Distro
-from bench.distros.docker import engine, k3s_spec, network, reaper
+from bench.distros.docker import crictl, engine, k3s_spec, network, reaper, steering
 from bench.distros.docker.nsrunner import ContainerNetns
 from bench.distros.docker.spec import Security, host_address
 from bench.distros.links import ToxiproxyLinks
@@ -35,7 +33,6 @@ from bench.distros.state import StateDir
 from bench.errors import ClusterError, ClusterTimeoutError, EnvironmentUnavailableError
 from bench.faults import FaultKind
 from bench.faults.kernel import Endpoint, KernelLink
-from bench.hosts import Host
 from bench.model import Capability, ClusterSpec, EdgeNode, Timings
 
 if TYPE_CHECKING:
@@ -149,16 +146,7 @@ class K3sDocker(Distro):
 
     def edge_pods(self, node: str) -> dict[str, str]:
         """Pod sandboxes containerd in the agent container holds (``k3s crictl pods``)."""
-        host = Host(f"docker://{self._agents[node].name}")
-        out = host.check("k3s crictl pods -o json").stdout
-        view = {}
-        for item in json.loads(out).get("items") or []:
-            meta = item.get("metadata", {})
-            state = item.get("state", "")
-            view[f"{meta.get('namespace')}/{meta.get('name')}"] = (
-                "Running" if state == "SANDBOX_READY" else "NotReady"
-            )
-        return view
+        return crictl.edge_pods(self._agents[node].name, "k3s crictl")
 
     def kernel_link(self, node: str, **kwargs: Any) -> KernelLink:
         """A kernel link (iptables/tc) inside ``node``'s agent namespace, scoped to its
@@ -262,21 +250,9 @@ class K3sDocker(Distro):
 
     def _steer(self, node: EdgeNode, container: Container) -> None:
         """Put the DNAT rule of ``node`` into the container's namespace, then let k3s start."""
-        pid = engine.init_pid(container)
         proxy = node.dial_for(f"{self._server_ip}:{k3s_spec.API_PORT}")
-        for rule in k3s_spec.dnat_rules(self._server_ip, proxy):
-            argv = k3s_spec.dnat_command(pid, rule)
-            check = [a if a != "-A" else "-C" for a in argv]
-            if subprocess.run(check, capture_output=True).returncode == 0:
-                continue  # already there
-            done = subprocess.run(argv, capture_output=True, text=True)
-            if done.returncode != 0:
-                raise ClusterError(
-                    f"cannot steer {node.name}: {k3s_spec.shell_line(argv)}: {done.stderr}"
-                )
-        res = container.exec_run(["touch", k3s_spec.STEERED_MARKER])
-        if res.exit_code != 0:
-            raise ClusterError(f"cannot start k3s in {container.name}: {res.output!r}")
+        rules = k3s_spec.dnat_rules(self._server_ip, proxy)
+        steering.steer(container, rules, k3s_spec.STEERED_MARKER, node.name)
 
     def check_alive(self) -> None:
         for container in [self._server, *self._agents.values()]:

@@ -39,7 +39,7 @@ from bench.faults.composite import CompositeLink
 from bench.model import Capability, ClusterSpec, EdgeNode, ProviderSettings, Timings
 from bench.netns import NodeNamespace, cleanup_cluster, unavailable_reason
 from bench.procs import Supervised, pid_alive, stop_pid
-from bench.runner import run_local
+from bench.runner import Runner, run_local
 
 log = logging.getLogger(__name__)
 
@@ -163,11 +163,14 @@ class LocalCluster(Distro):
             return argv
         return list(self.namespaces[node].exec_argv([str(a) for a in argv]))
 
+    def node_runner(self, node: str) -> Runner | None:
+        """Where the node's packets are, to run commands in (its namespace's runner); None:
+        this machine's own network."""
+        return self.namespaces[node].run if node in self.namespaces else None
+
     def _fetch(self, node: str, url: str, **tls: Path) -> inside.Answer:
         """GET ``url`` from where the node's packets are (inside its namespace, if any)."""
-        if node in self.namespaces:
-            return inside.fetch(self.namespaces[node].run, url, timeout=120, **tls)
-        return inside.fetch(run_local, url, timeout=120, **tls)
+        return inside.fetch(self.node_runner(node) or run_local, url, timeout=120, **tls)
 
     @classmethod
     def required_binaries(cls) -> tuple[str, ...]:
@@ -218,8 +221,9 @@ class LocalCluster(Distro):
             return super().edge_pods(node)  # NotSupportedError
         url = f"http://{self.agent_address(node)}:{self.read_only_ports[node]}/pods"
         try:
-            if node in self.namespaces:  # the agent's loopback is its namespace's
-                data = json.loads(inside.fetch(self.namespaces[node].run, url).body)
+            runner = self.node_runner(node)
+            if runner is not None:  # the agent's loopback is its namespace's
+                data = json.loads(inside.fetch(runner, url).body)
             else:
                 with urllib.request.urlopen(url, timeout=5) as resp:
                     data = json.load(resp)

@@ -33,7 +33,7 @@ CLOUDCORE_START_TIMEOUT = 90  # cloudcore sleeps a random 0-9 s before it serves
 
 class KubeEdgeLocal(LocalCluster):
     name = "kubeedge"
-    AGENT_BINARIES = ("cloudcore", "hollowedge")
+    AGENT_BINARIES: tuple[str, ...] = ("cloudcore", "hollowedge")
     # edged is a kubelet: node status every 10 s, a Lease of 40 s renewed every 10 s.
     FAST_TIMINGS: ClassVar[Timings] = KUBELET_FAST
     #: edgehub's websocket heartbeat: a ping every 15 s; it redials after two are missed
