@@ -259,6 +259,18 @@ class KernelLink(Link):
             self._deadline = None
             self._installed = LinkState()
 
+    def reinstall(self) -> None:
+        """Install the link's current state afresh where ``run`` now points: after the node's
+        namespace was replaced (a restarted container gets a new, empty one), so a fault in
+        force before the restart is in force after it. Claims the old namespace's dead-man
+        timer (its rules went with that namespace: not a firing) and arms one here for the
+        time the old one had left. Nothing to do when the link has no fault."""
+        with self._lock:
+            self._installed = LinkState()
+            if self.state().empty:
+                return
+            self._sync(fresh=True)
+
     def dropped_packets(self) -> int:
         """Packets the link's DROP rules (cuts, loss) dropped since its faults last changed,
         both directions: the evidence that a loss fault bites."""
@@ -310,15 +322,18 @@ class KernelLink(Link):
                 )
         return LinkState(cut=self._cut, losses=losses, egress=shapes["out"], ingress=shapes["in"])
 
-    def _sync(self, kill: bool = False) -> None:
-        """Install the current state in one shell round trip (see :mod:`.deadman`)."""
+    def _sync(self, kill: bool = False, fresh: bool = False) -> None:
+        """Install the current state in one shell round trip (see :mod:`.deadman`); ``fresh``:
+        into a new namespace, where a missing jump does not mean the timer fired."""
         with self._lock:
             new = self.state()
             ipt = shlex.quote(self.iptables)
             cfg = self.cfg
             jump_missing = f"! {ipt} -w -C OUTPUT -j {cfg.chain_out} 2>/dev/null"
             lines = [
-                self.deadman.claim_lines(jump_missing),
+                claim_script(self.deadman.tag, None)
+                if fresh
+                else self.deadman.claim_lines(jump_missing),
                 f"{ipt}-restore -w --noflush <<'EDGEBENCH_IPT' || exit 1",
                 iptables_payload(cfg, new).rstrip("\n"),
                 "EDGEBENCH_IPT",
