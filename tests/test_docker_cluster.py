@@ -275,6 +275,26 @@ def test_a_cut_outlives_a_container_restart_and_the_agent_reconnects_after(
         )
 
 
+def test_edgebench_fault_cuts_a_docker_node_in_its_container(
+    vanilla: VanillaDocker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``edgebench fault`` rebuilds the node's link from the cluster's state as the cluster
+    has it: kernel (in the container's namespace) + Toxiproxy."""
+    from bench.cli import node as cli_node
+
+    monkeypatch.setattr(cli_node, "state_dir", lambda name: vanilla.state)
+    link = cli_node.node_link(vanilla.spec.name, "edge-1", hold_s=60)
+    assert link.backends() == ("kernel", "toxiproxy")
+    dial = vanilla.node("edge-1").dial_for(vanilla.control_plane.addresses.apiserver)
+    try:
+        with link.cut("blackhole") as fault:
+            assert fault.label == "cut/blackhole via kernel"
+            assert not _connects(_run(vanilla, "edge-1"), dial)
+        assert _connects(_run(vanilla, "edge-1"), dial)
+    finally:
+        link.restore()
+
+
 HARNESS = textwrap.dedent(
     """
     import sys, time

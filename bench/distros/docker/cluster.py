@@ -230,6 +230,15 @@ class DockerAgents(LocalCluster):
             self._nodes[-1] = EdgeNode(name, CompositeLink(name, [kernel, node.link]), node.dial)
         agent.release(GATE)
 
+    def _state_extra(self) -> dict[str, Any]:
+        """The agents' containers, and whether the links have kernel parts in them."""
+        containers = {
+            name: agent.spec.name
+            for name, agent in self.agents.items()
+            if isinstance(agent, ContainerAgent)
+        }
+        return {"containers": containers, "kernel": self.kernel}
+
     def _new_kernel_link(self, node: EdgeNode, agent: ContainerAgent) -> KernelLink:
         """A kernel link (iptables/tc) inside the container's namespace, scoped to the node's
         Toxiproxy listener; the container's pid is looked up at each command."""

@@ -391,8 +391,13 @@ class LocalCluster(Distro):
                 "namespaces": {n: ns.name for n, ns in self.namespaces.items()},
                 "pids": self._pids(),
                 "owner_pid": os.getpid(),
+                **self._state_extra(),
             }
         )
+
+    def _state_extra(self) -> dict[str, Any]:
+        """What else a provider records in ``state.json`` (for ``edgebench fault``)."""
+        return {}
 
     def collect_logs(self, dest: Path) -> None:
         with contextlib.suppress(OSError):
