@@ -87,6 +87,8 @@ class DockerAgents(LocalCluster):
         self.subnet = ""
         self.gateway = ""
         self.image = images.agents_image()
+        #: whether the nodes' links have a kernel part in their containers' namespaces
+        self.kernel = self.settings_of(spec).kernel
 
     @classmethod
     def provider_settings(cls, options: Mapping[str, Any]) -> DockerSettings:
@@ -118,11 +120,6 @@ class DockerAgents(LocalCluster):
         if cls.settings_of(spec).kernel:
             faults |= {FaultKind.LOSS}  # the kernel part adds packet loss (and does the cuts)
         return faults
-
-    @property
-    def kernel(self) -> bool:
-        """Whether the nodes' links have a kernel part in their containers' namespaces."""
-        return self.settings_of(self.spec).kernel
 
     @classmethod
     def check_available(cls) -> None:
