@@ -181,7 +181,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cut", "comma-separated link cut modes the cut cases run with", ("blackhole",),
             _parse_list, choices=lambda: CUT_MODES, kind="list", metavar="MODES",
             label="cut mode"),
-    Setting("netns", "edge nodes in their own network namespaces", None, _parse_bool,
+    Setting("netns", "edge nodes in their own network namespaces, with kernel faults there "
+            "(docker: in the agents' containers)", None, _parse_bool,
             kind="flag", shown_default="when possible"),
     Setting("lab", "lab file of an existing cluster reached over SSH (--provider=remote; "
             "docs/labs.md)", None, Path, metavar="LAB", shown_default="none"),

@@ -181,3 +181,31 @@ def test_owner_gone_only_for_this_machines_dead_owners() -> None:
     other_host = {**mine, labels.OWNER_HOST: "some-other-machine"}
     assert not labels.owner_gone(other_host, alive=set())
     assert labels.owner_gone(labels.labels("c", "r", "agent")) is False  # this process
+
+
+def test_agents_links_say_which_backends_they_have(monkeypatch: pytest.MonkeyPatch) -> None:
+    """vanilla and kwok in containers: kernel + Toxiproxy where this machine allows kernel
+    links in the containers' namespaces; Toxiproxy alone with --no-netns or where it cannot."""
+    from bench.distros.docker import cluster
+    from bench.distros.docker.cluster import DockerSettings
+    from bench.errors import EnvironmentUnavailableError
+    from bench.faults.base import FaultKind
+
+    for name in ("vanilla", "kwok"):
+        cls = driver_class(name, "docker")
+        kernel = ClusterSpec(name="d", provider_settings=DockerSettings(kernel=True))
+        assert cls.link_backends(kernel) == {"kernel", "toxiproxy"}
+        assert FaultKind.LOSS in cls.link_faults(kernel)
+        plain = ClusterSpec(name="d", provider_settings=cls.provider_settings({"netns": False}))
+        assert cls.link_backends(plain) == {"toxiproxy"}
+        assert FaultKind.LOSS not in cls.link_faults(plain)
+        assert cls.lacks("backend:kernel", plain) is not None
+
+    monkeypatch.setattr(cluster, "unavailable_reason", lambda: "network namespaces need root")
+    vanilla = driver_class("vanilla", "docker")
+    assert vanilla.provider_settings({"netns": None}) == DockerSettings(kernel=False)
+    with pytest.raises(EnvironmentUnavailableError, match="kernel links in the agents"):
+        vanilla.provider_settings({"netns": True})
+    monkeypatch.setattr(cluster, "unavailable_reason", lambda: None)
+    monkeypatch.setattr(cluster.shutil, "which", lambda _: "/usr/bin/nsenter")
+    assert vanilla.provider_settings({"netns": None}) == DockerSettings(kernel=True)

@@ -24,8 +24,16 @@ from netns_support import EchoServer, Inside, Sink, assert_clean, require_netns,
 from bench.errors import FaultError, NotSupportedError
 from bench.faults.base import FaultKind
 from bench.faults.kernel import Endpoint, KernelLink
-from bench.faults.kernel.rules import LinkConfig, LinkState, Shape, iptables_payload, shaping_script
+from bench.faults.kernel.rules import (
+    LinkConfig,
+    LinkState,
+    Shape,
+    iptables_payload,
+    shaping_script,
+    teardown_script,
+)
 from bench.netns import NodeNamespace
+from bench.netns.reaper import deadman_processes
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parent.parent
@@ -356,3 +364,27 @@ def test_dead_man_timer_fires_after_hold_plus_margin(
         link.restore()
     assert link.deadman.fired
     assert "fired before its faults were removed" in caplog.text
+
+
+def test_reinstall_puts_the_faults_back_into_a_replaced_namespace(
+    ns: NodeNamespace, echo: EchoServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A restarted container's namespace is new and empty: ``reinstall`` installs the link's
+    faults there again, with one dead-man timer, and does not take it for a firing."""
+    link = ns.kernel_link([echo.port])
+    try:
+        with link.cut("blackhole"), link.bandwidth(100):
+            ns.run(["sh", "-c", teardown_script(link.cfg)])  # as bare as a new namespace
+            assert _reachable(ns, echo)
+            link.reinstall()
+            assert not _reachable(ns, echo)
+            assert " eb0: " in ns.run(["tc", "qdisc", "show"]).out
+            assert not link.deadman.fired and link.deadman.armed
+            assert len([p for p in deadman_processes() if link.deadman.tag in p]) == 1
+        assert _reachable(ns, echo)
+        link.reinstall()  # no fault: nothing to put back, no timer armed
+        assert _reachable(ns, echo) and not link.deadman.armed
+        assert [p for p in deadman_processes() if link.deadman.tag in p] == []
+    finally:
+        link.restore()
+    assert "fired" not in caplog.text

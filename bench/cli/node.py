@@ -1,7 +1,7 @@
 """``edgebench fault`` and ``edgebench exec``: explore one edge node of a running cluster
-(from ``edgebench up``) from the shell. A fault is held until ``--for`` elapses or Ctrl-C and
-always undone; a kernel fault also arms the node's dead-man timer, so even a killed command
-cannot leave the node partitioned."""
+(from ``edgebench up``; a local node's namespace or a docker node's container) from the shell.
+A fault is held until ``--for`` elapses or Ctrl-C and always undone; a kernel fault also arms
+the node's dead-man timer, so even a killed command cannot leave the node partitioned."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from bench.cli.cluster import state_dir
 from bench.errors import UsageError
 from bench.faults import CUT_MODES, Fault, FaultKind, Link
 from bench.faults.composite import CompositeLink
+from bench.faults.kernel import Endpoint, KernelLink
 from bench.faults.toxiproxy.api import Api
 from bench.faults.toxiproxy.link import ToxiproxyLink
 from bench.netns import NodeNamespace
@@ -39,8 +40,28 @@ def node_link(cluster: str, node: str, hold_s: float) -> Link:
     if node in (state.get("namespaces") or {}):
         ports = sorted(int(address.rsplit(":", 1)[1]) for address in links[node].values())
         parts.append(NodeNamespace.find(cluster, node).kernel_link(ports, hold_s=hold_s))
+    elif state.get("kernel") and node in (state.get("containers") or {}):
+        parts.append(_container_kernel_link(node, state["containers"][node], links[node], hold_s))
     parts.append(ToxiproxyLink.attach(Api(str(state["toxiproxy"])), node))
     return parts[0] if len(parts) == 1 else CompositeLink(node, parts)
+
+
+def _container_kernel_link(
+    node: str, container: str, dial: dict[str, str], hold_s: float
+) -> KernelLink:
+    """The kernel part of a docker node's link: in its container's namespace, scoped to its
+    Toxiproxy listeners (as the cluster's own, see bench.distros.docker.cluster)."""
+    from bench.distros.docker import engine
+    from bench.distros.docker.nsrunner import ContainerNetns
+
+    client = engine.connect()
+    found = client.containers.get(container)
+    by_host: dict[str, list[int]] = {}
+    for address in dial.values():
+        host, _, port = address.rpartition(":")
+        by_host.setdefault(host, []).append(int(port))
+    endpoints = [Endpoint(host, tuple(sorted(ports))) for host, ports in by_host.items()]
+    return KernelLink(node, ContainerNetns(found), endpoints, "eth0", hold_s=hold_s)
 
 
 def make_fault(link: Link, args: argparse.Namespace) -> AbstractContextManager[Fault]:
@@ -84,6 +105,16 @@ def _exec(args: argparse.Namespace) -> int:
         raise UsageError("edgebench exec CLUSTER NODE -- COMMAND [ARG...]: no command given")
     argv = args.argv[1:] if args.argv[0] == "--" else args.argv
     state = state_dir(args.cluster).read() or {}
+    containers: dict[str, str] = state.get("containers") or {}
+    if args.node in containers:  # docker: this machine's command in the container's namespace
+        from bench.distros.docker import engine
+
+        client = engine.connect()
+        try:
+            pid = engine.init_pid(client.containers.get(containers[args.node]))
+        finally:
+            client.close()
+        return subprocess.call(["nsenter", "-t", str(pid), "-n", *argv])
     if args.node not in (state.get("namespaces") or {}):
         nodes = ", ".join(sorted(state.get("namespaces") or {})) or "none (started with --no-netns)"
         raise UsageError(f"cluster {args.cluster} has no node namespace {args.node!r}: {nodes}")

@@ -82,8 +82,19 @@ class ContainerAgent(Supervised):
                 self.log_path.write_bytes(self.container.logs())
 
     def restart(self) -> None:
-        """Restart the container: every process in it starts again, its files stay."""
+        """Restart the container: every process in it starts again, its files stay (but its
+        tmpfs mounts: an entrypoint that waits for a marker there waits again)."""
         self._container().restart(timeout=5)
+
+    def release(self, marker: str) -> None:
+        """Create ``marker`` in the container: what its entrypoint waits for to start the
+        agent (:data:`bench.distros.docker.cluster.GATE`)."""
+        result = self._container().exec_run(["touch", marker])
+        if result.exit_code != 0:
+            raise ClusterError(
+                f"cannot start the agent in {self.name} (touch {marker}): "
+                f"{result.output.decode(errors='replace').strip()}"
+            )
 
     def stop(self, grace: float = 5.0) -> None:
         """Remove the container; never raises."""

@@ -114,8 +114,14 @@ def run(
 
 
 def init_pid(container: Container) -> int:
-    """The host pid of the container's first process (for ``nsenter -t``)."""
-    container.reload()
+    """The host pid of the container's first process (for ``nsenter -t``), read afresh: a
+    restarted container has a new one (and a new network namespace)."""
+    import docker
+
+    try:
+        container.reload()
+    except docker.errors.APIError as exc:  # removed, or the engine is gone
+        raise ClusterError(f"container {container.name} cannot be inspected: {exc}") from None
     pid = int(container.attrs["State"]["Pid"])
     if pid <= 0:
         raise ClusterError(f"container {container.name} is not running")

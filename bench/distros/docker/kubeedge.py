@@ -17,7 +17,6 @@ Which one ran, and why, is printed at start and written to ``run.json`` (``tools
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import logging
@@ -27,10 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from bench.distros.docker import engine, images
 from bench.distros.docker.agent import ContainerAgent
-from bench.distros.docker.cluster import DockerAgents
+from bench.distros.docker.cluster import DockerAgents, DockerSettings
 from bench.distros.docker.nsrunner import ContainerNetns
 from bench.distros.docker.spec import ContainerSpec
-from bench.distros.local.cluster import LocalSettings
 from bench.distros.local.kubeedge import KubeEdgeLocal
 from bench.distros.readiness import progress
 from bench.errors import ClusterError, EnvironmentUnavailableError
@@ -39,7 +37,6 @@ from bench.model import EdgeNode
 
 if TYPE_CHECKING:
     from bench.distros.base import Distro
-    from bench.runner import Runner
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +53,7 @@ STAND_IN_AGENT = (
 
 
 @dataclass(frozen=True)
-class KubeEdgeDockerSettings(LocalSettings):
+class KubeEdgeDockerSettings(DockerSettings):
     """Which KubeEdge recipe runs (``upstream`` or the ``hollowedge`` stand-in), its edge
     agent, and why that recipe was chosen."""
 
@@ -112,7 +109,7 @@ class KubeEdgeDocker(DockerAgents, KubeEdgeLocal):
     @classmethod
     def provider_settings(cls, options: Mapping[str, Any]) -> KubeEdgeDockerSettings:
         why = upstream_missing() or "chosen explicitly"
-        return KubeEdgeDockerSettings(netns=False, why=why)
+        return KubeEdgeDockerSettings(kernel=super().provider_settings(options).kernel, why=why)
 
     def tool_versions(self) -> dict[str, str]:
         return {**super().tool_versions(), "kubeedge-edge-agent": STAND_IN_AGENT}
@@ -160,30 +157,6 @@ class KubeEdgeDocker(DockerAgents, KubeEdgeLocal):
             ports.setdefault(host, []).append(int(port))
         endpoints = [Endpoint(host, tuple(sorted(p))) for host, p in sorted(ports.items())]
         return KernelLink(node.name, ContainerNetns(agent.container), endpoints, "eth0", **kwargs)
-
-    def kernel_link(self, node: str, **kwargs: Any) -> KernelLink:
-        """A kernel link in ``node``'s container namespace (:meth:`_new_kernel_link`)."""
-        agent = self.agents.get(node)
-        if not isinstance(agent, ContainerAgent):
-            raise ClusterError(f"{node} has no container")
-        return self._new_kernel_link(self.node(node), agent, **kwargs)
-
-    def node_runner(self, node: str) -> Runner | None:
-        """The node's container namespace: its kubelet endpoint is on that loopback, and
-        probes of its link start where its packets do."""
-        agent = self.agents.get(node)
-        if isinstance(agent, ContainerAgent) and agent.container is not None:
-            return ContainerNetns(agent.container)
-        return None
-
-    def agent_pids(self, node: str) -> list[int]:
-        """The host pid of the node's hollowedge (its container's first process), for the
-        footprint samples; none while the container is not running."""
-        agent = self.agents.get(node)
-        if isinstance(agent, ContainerAgent) and agent.container is not None:
-            with contextlib.suppress(ClusterError):
-                return [engine.init_pid(agent.container)]
-        return []
 
     def agent_address(self, node: str) -> str:
         return "127.0.0.1"  # inside the node's namespace (see node_runner)

@@ -32,7 +32,7 @@ from bench.distros.local.controlplane import write_kubeconfig
 from bench.distros.readiness import progress
 from bench.errors import ClusterError, EnvironmentUnavailableError
 from bench.model import Capability, ClusterSpec, EdgeNode
-from bench.procs import Supervised, port_open, wait_for
+from bench.procs import port_open, wait_for
 from bench.scenario import workload
 
 if TYPE_CHECKING:
@@ -88,8 +88,10 @@ class KubeEdgeUpstreamDocker(KubeEdgeDocker):
 
     @classmethod
     def provider_settings(cls, options: Mapping[str, Any]) -> KubeEdgeDockerSettings:
+        # links are Toxiproxy's alone: kernel parts in the kind node containers (and their
+        # re-installing after a restart) are not wired for this recipe, which never ran here
         return KubeEdgeDockerSettings(
-            netns=False,
+            kernel=False,
             recipe="upstream",
             edge_agent=UPSTREAM_AGENT,
             why=f"{kubeedge_spec.CLOUDCORE_IMAGE} is present",
@@ -217,7 +219,7 @@ class KubeEdgeUpstreamDocker(KubeEdgeDocker):
         net = network.network_name(self.spec.name)
         return kubeedge_spec.edge_spec(self.spec, self.run_id, node.name, net, ip, str(node_dir))
 
-    def start_agent(self, node: EdgeNode) -> Supervised:
+    def start_agent(self, node: EdgeNode) -> ContainerAgent:
         index = self.node_names().index(node.name)
         agent = ContainerAgent(
             self.client, self.agent_spec(node, index), self.agent_log(node.name), SECURITY_MODES

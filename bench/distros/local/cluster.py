@@ -129,7 +129,7 @@ class LocalCluster(Distro):
         self.namespaces: dict[str, NodeNamespace] = {}
 
     @classmethod
-    def provider_settings(cls, options: Mapping[str, Any]) -> LocalSettings:
+    def provider_settings(cls, options: Mapping[str, Any]) -> ProviderSettings:
         """``netns``: None (automatic) means namespaces where this machine allows them;
         True where it does not is an :class:`EnvironmentUnavailableError` with the reason."""
         wanted = options.get("netns")
@@ -328,9 +328,7 @@ class LocalCluster(Distro):
         self._write_state()
         with self.observer(namespace="kube-system").running() as observer:
             for name in self.node_names():
-                node = self._make_node(name)
-                self._nodes.append(node)
-                self.agents[name] = self.start_agent(node)
+                self._add_node(name)
                 self._write_state()
             wait_all_ready(
                 observer,
@@ -350,6 +348,12 @@ class LocalCluster(Distro):
             self._write_state()
         hosts = tuple(ns.host_addr for ns in self.namespaces.values())
         self.control_plane.extra_sans = (*self.control_plane.extra_sans, *hosts)
+
+    def _add_node(self, name: str) -> None:
+        """Make the node ``name`` with its link and start its agent."""
+        node = self._make_node(name)
+        self._nodes.append(node)
+        self.agents[name] = self.start_agent(node)
 
     def _make_node(self, name: str) -> EdgeNode:
         """The node's link: Toxiproxy listening where the node can reach it (its namespace's
@@ -391,8 +395,13 @@ class LocalCluster(Distro):
                 "namespaces": {n: ns.name for n, ns in self.namespaces.items()},
                 "pids": self._pids(),
                 "owner_pid": os.getpid(),
+                **self._state_extra(),
             }
         )
+
+    def _state_extra(self) -> dict[str, Any]:
+        """What else a provider records in ``state.json`` (for ``edgebench fault``)."""
+        return {}
 
     def collect_logs(self, dest: Path) -> None:
         with contextlib.suppress(OSError):
@@ -403,6 +412,9 @@ class LocalCluster(Distro):
         logs, with ``keep_logs``). Does nothing to a cluster this driver does not hold."""
         if not self.state.held:
             return
+        for node in self._nodes:  # while the processes and namespaces the faults act in live
+            with contextlib.suppress(Exception):
+                node.link.restore()
         for proc in [*self.agents.values(), *reversed(self.cloud)]:
             proc.stop()
         self.links.stop()
@@ -412,9 +424,6 @@ class LocalCluster(Distro):
                 self._api.close()
             self._api = None
         stop_recorded(self.state)  # anything the state names that is somehow still alive
-        for node in self._nodes:
-            with contextlib.suppress(Exception):
-                node.link.restore()  # kernel rules and dead-man timers go with the namespace
         for ns in self.namespaces.values():
             ns.remove()
         self.namespaces.clear()

@@ -311,28 +311,31 @@ class KernelLink(Link):
         return LinkState(cut=self._cut, losses=losses, egress=shapes["out"], ingress=shapes["in"])
 
     def reinstall(self) -> bool:
-        """Install the link's faults again after the node lost them (a reboot: iptables rules,
-        qdiscs and the dead-man timer do not survive one), the timer re-armed for the time
-        its first arming had left. Connections the agent opened since the boot are killed
-        with a ``reset`` cut, as when it went in. False (nothing done) for a link without faults."""
+        """Install the link's faults afresh where ``run`` now points, after the node lost them:
+        a reboot (iptables rules, qdiscs and the dead-man timer do not survive one) or a
+        restarted container (a new, empty namespace). The old timer is claimed if it is still
+        there (its rules went with the old namespace: not a firing) and a new one is armed for
+        the time the first arming had left; connections the agent opened meanwhile are killed
+        under a ``reset`` cut, as when it went in. False (nothing done) without faults."""
         with self._lock:
+            self._installed = LinkState()
             if self.state().empty:
                 return False
-            deadline = self._deadline
-            self.deadman.armed = False  # its process is gone: nothing to claim, no "fired"
-            self._installed = LinkState()
-            self._sync(kill=self._cut == "reset", deadline=deadline)
+            self._sync(kill=self._cut == "reset", fresh=True)
             return True
 
-    def _sync(self, kill: bool = False, deadline: float | None = None) -> None:
-        """Install the current state in one shell round trip (see :mod:`.deadman`)."""
+    def _sync(self, kill: bool = False, fresh: bool = False) -> None:
+        """Install the current state in one shell round trip (see :mod:`.deadman`); ``fresh``:
+        into a new namespace, where a missing jump does not mean the timer fired."""
         with self._lock:
             new = self.state()
             ipt = shlex.quote(self.iptables)
             cfg = self.cfg
             jump_missing = f"! {ipt} -w -C OUTPUT -j {cfg.chain_out} 2>/dev/null"
             lines = [
-                self.deadman.claim_lines(jump_missing),
+                claim_script(self.deadman.tag, None)
+                if fresh
+                else self.deadman.claim_lines(jump_missing),
                 f"{ipt}-restore -w --noflush <<'EDGEBENCH_IPT' || exit 1",
                 iptables_payload(cfg, new).rstrip("\n"),
                 "EDGEBENCH_IPT",
@@ -350,9 +353,7 @@ class KernelLink(Link):
             if kill:
                 lines += [f"ss -K -tn {k} >/dev/null 2>&1" for k in kill_filters(cfg.endpoints)]
             now = time.monotonic()
-            if deadline is not None:
-                self._deadline = deadline
-            elif not self.deadman.armed or self._deadline is None:
+            if not self.deadman.armed or self._deadline is None:
                 self._deadline = now + self.hold_s + self.margin_s
             if not new.empty:
                 left = max(1.0, self._deadline - now)
