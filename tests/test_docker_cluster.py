@@ -232,7 +232,7 @@ def test_links_are_kernel_then_toxiproxy(vanilla: VanillaDocker) -> None:
     assert link.backend_for(FaultKind.CUT_RESET) == "kernel"
     assert link.backend_for(FaultKind.LOSS) == "kernel"
     assert link.backend_for(FaultKind.LATENCY) == "toxiproxy"
-    print("bandwidth via", link.backend_for(FaultKind.BANDWIDTH))
+    assert link.backend_for(FaultKind.BANDWIDTH) == "kernel"  # tc and ifb in the container
     cut = link.cut("blackhole")
     assert cut.label == "cut/blackhole via kernel"
 

@@ -270,9 +270,11 @@ class DockerAgents(LocalCluster):
         restarted while cut stays cut."""
         agent = self._agent(node)
         agent.restart()
-        if self.kernel:
-            self.kernel_link(node).reinstall()
-        agent.release(GATE)
+        try:
+            if self.kernel:
+                self.kernel_link(node).reinstall()
+        finally:  # a failed re-install is raised, and the agent must not stay at its gate
+            agent.release(GATE)
 
     def _save_agent_logs(self) -> None:
         for agent in self.agents.values():

@@ -63,7 +63,9 @@ class KubeEdgeDockerSettings(DockerSettings):
 
 
 def upstream_missing() -> str | None:
-    """None when the engine holds ``kubeedge/cloudcore:<version>``; otherwise why not."""
+    """None when the engine holds every image of the upstream recipe (cloudcore's, the
+    installation package's, the kind node's: what its ``check_available`` asks for);
+    otherwise why not."""
     from bench.distros.docker import kubeedge_spec
 
     try:
@@ -71,7 +73,8 @@ def upstream_missing() -> str | None:
     except EnvironmentUnavailableError as exc:
         return str(exc)
     try:
-        engine.require_image(client, kubeedge_spec.CLOUDCORE_IMAGE, kubeedge_spec.pull_hint())
+        for image in kubeedge_spec.UPSTREAM_IMAGES:
+            engine.require_image(client, image, kubeedge_spec.pull_hint())
     except EnvironmentUnavailableError as exc:
         return str(exc)
     finally:
@@ -89,8 +92,8 @@ def choose_driver() -> type[Distro]:
         from bench.distros.docker.kubeedge_upstream import KubeEdgeUpstreamDocker
 
         progress(
-            f"kubeedge/docker: {kubeedge_spec.CLOUDCORE_IMAGE} is present: running upstream "
-            "KubeEdge (cloudcore and edgecore images)"
+            "kubeedge/docker: the upstream images are present: running upstream KubeEdge "
+            f"({', '.join(kubeedge_spec.UPSTREAM_IMAGES)})"
         )
         return KubeEdgeUpstreamDocker
     progress(

@@ -30,7 +30,7 @@ from bench.distros.docker.kubeedge import KubeEdgeDocker, KubeEdgeDockerSettings
 from bench.distros.docker.spec import SECURITY_MODES, ContainerSpec, host_address
 from bench.distros.local.controlplane import write_kubeconfig
 from bench.distros.readiness import progress
-from bench.errors import ClusterError, EnvironmentUnavailableError
+from bench.errors import ClusterError, EnvironmentUnavailableError, UsageError
 from bench.model import Capability, ClusterSpec, EdgeNode
 from bench.procs import port_open, wait_for
 from bench.scenario import workload
@@ -85,16 +85,23 @@ class KubeEdgeUpstreamDocker(KubeEdgeDocker):
         super().__init__(spec)
         self.image = kubeedge_spec.EDGE_IMAGE
         self.cloud_ip = ""
+        self.kernel = False  # whatever settings the spec carries: see provider_settings
 
     @classmethod
     def provider_settings(cls, options: Mapping[str, Any]) -> KubeEdgeDockerSettings:
-        # links are Toxiproxy's alone: kernel parts in the kind node containers (and their
-        # re-installing after a restart) are not wired for this recipe, which never ran here
+        """Links are Toxiproxy's alone: kernel parts in the kind node containers (and their
+        re-installing after a restart) are not wired for this recipe, which never ran here;
+        ``--netns`` asks for them and is refused."""
+        if options.get("netns") is True:
+            raise UsageError(
+                "kubeedge/docker with upstream images: --netns (kernel links in the edge "
+                "containers) is not supported by this recipe yet; leave it out or use --no-netns"
+            )
         return KubeEdgeDockerSettings(
             kernel=False,
             recipe="upstream",
             edge_agent=UPSTREAM_AGENT,
-            why=f"{kubeedge_spec.CLOUDCORE_IMAGE} is present",
+            why="the upstream images are present",
         )
 
     @classmethod
