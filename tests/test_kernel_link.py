@@ -388,3 +388,10 @@ def test_reinstall_puts_the_faults_back_into_a_replaced_namespace(
     finally:
         link.restore()
     assert "fired" not in caplog.text
+
+
+def test_listener_endpoints_group_a_links_listeners_by_host() -> None:
+    from bench.faults.kernel import Endpoint, listener_endpoints
+
+    found = listener_endpoints(["10.253.0.1:4002", "10.253.0.1:4001", "10.253.1.1:80"])
+    assert found == [Endpoint("10.253.0.1", (4001, 4002)), Endpoint("10.253.1.1", (80,))]

@@ -16,7 +16,7 @@ from bench.cli.cluster import state_dir
 from bench.errors import UsageError
 from bench.faults import CUT_MODES, Fault, FaultKind, Link
 from bench.faults.composite import CompositeLink
-from bench.faults.kernel import Endpoint, KernelLink
+from bench.faults.kernel import KernelLink, listener_endpoints
 from bench.faults.toxiproxy.api import Api
 from bench.faults.toxiproxy.link import ToxiproxyLink
 from bench.netns import NodeNamespace
@@ -54,13 +54,10 @@ def _container_kernel_link(
     from bench.distros.docker import engine
     from bench.distros.docker.nsrunner import ContainerNetns
 
-    client = engine.connect()
-    found = client.containers.get(container)
-    by_host: dict[str, list[int]] = {}
-    for address in dial.values():
-        host, _, port = address.rpartition(":")
-        by_host.setdefault(host, []).append(int(port))
-    endpoints = [Endpoint(host, tuple(sorted(ports))) for host, ports in by_host.items()]
+    # the client stays open: the namespace runner looks the container's pid up through it at
+    # each command (this command's process is short-lived)
+    found = engine.connect().containers.get(container)
+    endpoints = listener_endpoints(dial.values())
     return KernelLink(node, ContainerNetns(found), endpoints, "eth0", hold_s=hold_s)
 
 

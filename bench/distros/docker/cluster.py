@@ -38,7 +38,7 @@ from bench.distros.state import StateDir
 from bench.errors import ClusterError, EnvironmentUnavailableError, NotSupportedError
 from bench.faults import FaultKind
 from bench.faults.composite import CompositeLink
-from bench.faults.kernel import Endpoint, KernelLink
+from bench.faults.kernel import KernelLink, listener_endpoints
 from bench.model import ClusterSpec, EdgeNode, ProviderSettings
 from bench.netns import unavailable_reason
 
@@ -245,13 +245,14 @@ class DockerAgents(LocalCluster):
         return {"containers": containers, "kernel": self.kernel}
 
     def _new_kernel_link(self, node: EdgeNode, agent: ContainerAgent) -> KernelLink:
-        """A kernel link (iptables/tc) inside the container's namespace, scoped to the node's
-        Toxiproxy listener; the container's pid is looked up at each command."""
-        host, _, port = node.dial_for(self.control_plane.addresses.apiserver).rpartition(":")
-        endpoint = Endpoint(host, (int(port),))
+        """A kernel link (iptables/tc) inside the container's namespace, scoped to all of the
+        node's Toxiproxy listeners (the API server's; cloudhub's two for KubeEdge); the
+        container's pid is looked up at each command."""
         container = agent.container
-        assert container is not None
-        return KernelLink(node.name, ContainerNetns(container), [endpoint], "eth0")
+        if container is None:
+            raise ClusterError(f"{node.name} has no container")
+        endpoints = listener_endpoints(node.dial.values())
+        return KernelLink(node.name, ContainerNetns(container), endpoints, "eth0")
 
     def kernel_link(self, node: str) -> KernelLink:
         """The kernel part of ``node``'s link (:class:`NotSupportedError` without one)."""

@@ -25,14 +25,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bench.distros.docker import engine, images
-from bench.distros.docker.agent import ContainerAgent
 from bench.distros.docker.cluster import DockerAgents, DockerSettings
-from bench.distros.docker.nsrunner import ContainerNetns
 from bench.distros.docker.spec import ContainerSpec
 from bench.distros.local.kubeedge import KubeEdgeLocal
 from bench.distros.readiness import progress
 from bench.errors import ClusterError, EnvironmentUnavailableError
-from bench.faults.kernel import Endpoint, KernelLink
 from bench.model import EdgeNode
 
 if TYPE_CHECKING:
@@ -147,19 +144,6 @@ class KubeEdgeDocker(DockerAgents, KubeEdgeLocal):
         has none; the fake runtime has no OOM kills to see)."""
         spec = super().agent_spec(node, index)
         return dataclasses.replace(spec, binds={**spec.binds, "/dev/null": ("/dev/kmsg", "ro")})
-
-    def _new_kernel_link(self, node: EdgeNode, agent: ContainerAgent, **kwargs: Any) -> KernelLink:
-        """A kernel link (iptables/tc) inside the node's container namespace, scoped to all of
-        its link's listeners (cloudhub's websocket and https; a KubeEdge edge never dials the
-        API server, which is what vanilla's is scoped to)."""
-        if agent.container is None:
-            raise ClusterError(f"{node.name} has no container")
-        ports: dict[str, list[int]] = {}
-        for listen in node.dial.values():
-            host, _, port = listen.rpartition(":")
-            ports.setdefault(host, []).append(int(port))
-        endpoints = [Endpoint(host, tuple(sorted(p))) for host, p in sorted(ports.items())]
-        return KernelLink(node.name, ContainerNetns(agent.container), endpoints, "eth0", **kwargs)
 
     def agent_address(self, node: str) -> str:
         return "127.0.0.1"  # inside the node's namespace (see node_runner)

@@ -81,6 +81,16 @@ class Endpoint:
         ]
 
 
+def listener_endpoints(addresses: Iterable[str]) -> list[Endpoint]:
+    """``host:port`` listeners (a node's link, e.g. its Toxiproxy listeners) as endpoints,
+    one per host with its ports: what a cut of that link is scoped to."""
+    by_host: dict[str, list[int]] = {}
+    for address in addresses:
+        host, _, port = address.rpartition(":")
+        by_host.setdefault(host, []).append(int(port))
+    return [Endpoint(host, tuple(sorted(ports))) for host, ports in sorted(by_host.items())]
+
+
 @dataclass(frozen=True)
 class Shape:
     """Shaping of one direction: a rate cap (bytes/s) and/or a netem delay."""
