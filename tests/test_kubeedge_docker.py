@@ -13,7 +13,8 @@ import pytest
 from docker_leftovers import leftovers
 
 from bench.distros.docker import labels
-from bench.distros.docker.kubeedge import STAND_IN, KubeEdgeDocker
+from bench.distros.docker.kubeedge import KubeEdgeDocker
+from bench.distros.docker.kubeedge_recipe import STAND_IN
 from bench.model import ClusterSpec
 from bench.observe.watch import ClusterObserver
 from bench.runner import Runner

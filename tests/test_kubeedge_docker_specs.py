@@ -14,7 +14,7 @@ import yaml
 
 from bench.build import versions
 from bench.distros import driver_class
-from bench.distros.docker import crictl, kubeedge, kubeedge_spec, labels
+from bench.distros.docker import crictl, kubeedge, kubeedge_recipe, kubeedge_spec, labels
 from bench.distros.docker.spec import PRIVILEGED
 from bench.distros.local.controlplane import KUBELET_FAST
 from bench.errors import EnvironmentUnavailableError
@@ -41,23 +41,23 @@ def edge():  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def fresh_choice():  # type: ignore[no-untyped-def]
-    kubeedge.choose_driver.cache_clear()
+    kubeedge_recipe.choose_driver.cache_clear()
     yield
-    kubeedge.choose_driver.cache_clear()
+    kubeedge_recipe.choose_driver.cache_clear()
 
 
 def test_without_the_cloudcore_image_the_stand_in_runs_and_says_why(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fresh_choice: None
 ) -> None:
     why = f"image {kubeedge_spec.CLOUDCORE_IMAGE} is not present; {kubeedge_spec.pull_hint()}"
-    monkeypatch.setattr(kubeedge, "upstream_missing", lambda: why)
+    monkeypatch.setattr(kubeedge_recipe, "upstream_missing", lambda: why)
     cls = driver_class("kubeedge", "docker")
     assert cls is kubeedge.KubeEdgeDocker
     err = capsys.readouterr().err
     assert "running the stand-in" in err and "hollowedge" in err
     assert f"docker pull {kubeedge_spec.CLOUDCORE_IMAGE}" in err
     settings = cls.provider_settings({})
-    assert isinstance(settings, kubeedge.KubeEdgeDockerSettings)
+    assert isinstance(settings, kubeedge_recipe.KubeEdgeDockerSettings)
     assert settings.recipe == "hollowedge" and "stand-in for edgecore" in settings.edge_agent
     assert settings.why == why
 
@@ -67,13 +67,13 @@ def test_with_the_cloudcore_image_upstream_runs(
 ) -> None:
     from bench.distros.docker.kubeedge_upstream import KubeEdgeUpstreamDocker
 
-    monkeypatch.setattr(kubeedge, "upstream_missing", lambda: None)
+    monkeypatch.setattr(kubeedge_recipe, "upstream_missing", lambda: None)
     cls = driver_class("kubeedge", "docker")
     assert cls is KubeEdgeUpstreamDocker
     assert (cls.name, cls.provider) == ("kubeedge", "docker")
     assert "running upstream KubeEdge" in capsys.readouterr().err
     settings = cls.provider_settings({})
-    assert isinstance(settings, kubeedge.KubeEdgeDockerSettings)
+    assert isinstance(settings, kubeedge_recipe.KubeEdgeDockerSettings)
     assert settings.recipe == "upstream" and settings.edge_agent.startswith("edgecore v1.20.0")
     assert "hollowedge" not in cls.required_binaries()
 
@@ -82,7 +82,7 @@ def test_no_engine_means_the_stand_in_with_the_engine_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-such.sock")
-    why = kubeedge.upstream_missing()
+    why = kubeedge_recipe.upstream_missing()
     assert why is not None and "no Docker engine answers" in why
 
 

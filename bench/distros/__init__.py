@@ -28,7 +28,7 @@ DRIVERS: dict[tuple[str, str], str] = {
     ("vanilla", "docker"): "bench.distros.docker.vanilla:VanillaDocker",
     ("kwok", "docker"): "bench.distros.docker.kwok:KwokDocker",
     # upstream images when present, else the stand-in (hollowedge): see that module
-    ("kubeedge", "docker"): "bench.distros.docker.kubeedge:choose_driver",
+    ("kubeedge", "docker"): "bench.distros.docker.kubeedge_recipe:choose_driver",
 }
 DEFAULT_PROVIDER: dict[str, str] = {
     "kwok": "local",

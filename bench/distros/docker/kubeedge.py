@@ -1,6 +1,7 @@
-"""``--distro=kubeedge --provider=docker``: which KubeEdge runs, and the stand-in that runs here.
+"""``--distro=kubeedge --provider=docker``: the stand-in that runs here.
 
-Two recipes, chosen by what this machine's engine holds (:func:`choose_driver`):
+Two recipes, chosen by what this machine's engine holds
+(:func:`bench.distros.docker.kubeedge_recipe.choose_driver`):
 
 - **upstream** (:mod:`bench.distros.docker.kubeedge_upstream`): ``kubeedge/cloudcore`` in a
   container and the real ``edgecore`` with containerd in each edge node's container, when
@@ -18,22 +19,20 @@ Which one ran, and why, is printed at start and written to ``run.json`` (``tools
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bench.distros.docker import engine, images
-from bench.distros.docker.cluster import DockerAgents, DockerSettings
+from bench.distros.docker import images
+from bench.distros.docker import kubeedge_recipe as recipe
+from bench.distros.docker.cluster import DockerAgents
 from bench.distros.docker.spec import ContainerSpec
 from bench.distros.local.kubeedge import KubeEdgeLocal
-from bench.distros.readiness import progress
-from bench.errors import ClusterError, EnvironmentUnavailableError
+from bench.errors import ClusterError
 from bench.model import EdgeNode
 
 if TYPE_CHECKING:
-    from bench.distros.base import Distro
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -42,62 +41,6 @@ READ_ONLY_PORT = 10350
 #: hollowedge's per-node state (SQLite store, certificates, kubelet root) in the container's
 #: own filesystem: it outlives a container restart, as edgecore's /var/lib/kubeedge does
 DATA_DIR = "/var/lib/hollowedge"
-STAND_IN = "hollowedge"
-STAND_IN_AGENT = (
-    "hollowedge: edgebench's stand-in for edgecore (KubeEdge v1.20.0 edged/edgehub/metaManager "
-    "over a fake runtime)"
-)
-
-
-@dataclass(frozen=True)
-class KubeEdgeDockerSettings(DockerSettings):
-    """Which KubeEdge recipe runs (``upstream`` or the ``hollowedge`` stand-in), its edge
-    agent, and why that recipe was chosen."""
-
-    recipe: str = STAND_IN
-    edge_agent: str = STAND_IN_AGENT
-    why: str = ""
-
-
-def upstream_missing() -> str | None:
-    """None when the engine holds every image of the upstream recipe (cloudcore's, the
-    installation package's, the kind node's: what its ``check_available`` asks for);
-    otherwise why not."""
-    from bench.distros.docker import kubeedge_spec
-
-    try:
-        client = engine.connect()
-    except EnvironmentUnavailableError as exc:
-        return str(exc)
-    try:
-        for image in kubeedge_spec.UPSTREAM_IMAGES:
-            engine.require_image(client, image, kubeedge_spec.pull_hint())
-    except EnvironmentUnavailableError as exc:
-        return str(exc)
-    finally:
-        client.close()
-    return None
-
-
-@functools.cache
-def choose_driver() -> type[Distro]:
-    """The upstream recipe when its cloudcore image is here, else the stand-in; says which
-    (once per process)."""
-    why = upstream_missing()
-    if why is None:
-        from bench.distros.docker import kubeedge_spec
-        from bench.distros.docker.kubeedge_upstream import KubeEdgeUpstreamDocker
-
-        progress(
-            "kubeedge/docker: the upstream images are present: running upstream KubeEdge "
-            f"({', '.join(kubeedge_spec.UPSTREAM_IMAGES)})"
-        )
-        return KubeEdgeUpstreamDocker
-    progress(
-        "kubeedge/docker: running the stand-in (cloudcore built from the Go module proxy on "
-        f"this machine, hollowedge in the agents image), because {why}"
-    )
-    return KubeEdgeDocker
 
 
 class KubeEdgeDocker(DockerAgents, KubeEdgeLocal):
@@ -107,12 +50,14 @@ class KubeEdgeDocker(DockerAgents, KubeEdgeLocal):
     name = "kubeedge"
 
     @classmethod
-    def provider_settings(cls, options: Mapping[str, Any]) -> KubeEdgeDockerSettings:
-        why = upstream_missing() or "chosen explicitly"
-        return KubeEdgeDockerSettings(kernel=super().provider_settings(options).kernel, why=why)
+    def provider_settings(cls, options: Mapping[str, Any]) -> recipe.KubeEdgeDockerSettings:
+        why = recipe.upstream_missing() or "chosen explicitly"
+        return recipe.KubeEdgeDockerSettings(
+            kernel=super().provider_settings(options).kernel, why=why
+        )
 
     def tool_versions(self) -> dict[str, str]:
-        return {**super().tool_versions(), "kubeedge-edge-agent": STAND_IN_AGENT}
+        return {**super().tool_versions(), "kubeedge-edge-agent": recipe.STAND_IN_AGENT}
 
     def cloudcore_config(self) -> dict[str, Any]:
         """The local provider's, with the cluster network's gateway (where the links listen,

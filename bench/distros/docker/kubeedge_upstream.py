@@ -1,7 +1,7 @@
 """``--distro=kubeedge --provider=docker`` with upstream KubeEdge: ``kubeedge/cloudcore`` in a
 container and, in each edge node's container, the release's ``edgecore`` with containerd (the
 containers of :mod:`bench.distros.docker.kubeedge_spec`). Chosen when the engine holds the
-cloudcore image (:func:`bench.distros.docker.kubeedge.choose_driver`).
+cloudcore image (:func:`bench.distros.docker.kubeedge_recipe.choose_driver`).
 
 Status: written against KubeEdge's keink and ``hack/local-up-kubeedge.sh``, pinned by unit
 tests, **never run**: no registry is reachable where it was written, so its images could not
@@ -26,7 +26,8 @@ from bench.distros.docker import labels as lbl
 from bench.distros.docker.agent import ContainerAgent
 from bench.distros.docker.cluster import UNPRIVILEGED
 from bench.distros.docker.k3s import check_host_tools
-from bench.distros.docker.kubeedge import KubeEdgeDocker, KubeEdgeDockerSettings
+from bench.distros.docker.kubeedge import KubeEdgeDocker
+from bench.distros.docker.kubeedge_recipe import KubeEdgeDockerSettings
 from bench.distros.docker.spec import SECURITY_MODES, ContainerSpec, host_address
 from bench.distros.local.controlplane import write_kubeconfig
 from bench.distros.readiness import progress
