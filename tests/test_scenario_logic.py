@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -195,3 +196,25 @@ def test_a_reboot_offline_notes_how_it_went_and_a_ready_seen_during_it(
         "rebooted: SSH down after 1.0s; the node turned Ready during the reboot (its agent "
         "reached the control plane before the cut was back)",
     )
+
+
+def test_the_cut_phase_is_random_within_one_status_period_and_replayable() -> None:
+    from types import SimpleNamespace
+
+    from bench.scenario.template import cut_phase
+
+    def run(repeat: int, run_id: str = "r1") -> Any:
+        timings = SimpleNamespace(node_status_update_period_s=10.0)
+        return SimpleNamespace(
+            cluster=SimpleNamespace(timings=timings),
+            journal=SimpleNamespace(run_id=run_id),
+            scenario="control_plane_outage",
+            case="all-nodes/blackhole",
+            repeat=repeat,
+        )
+
+    phases = [cut_phase(run(r)) for r in range(40)]
+    assert all(0.0 <= p < 10.0 for p in phases)
+    assert cut_phase(run(3)) == phases[3]  # the same run id replays the same phases
+    assert cut_phase(run(3, "r2")) != phases[3]
+    assert min(phases) < 2.5 and max(phases) > 7.5  # spread over the period, not one point

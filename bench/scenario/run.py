@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from bench.distros.base import Distro
 from bench.errors import ClusterError, ClusterTimeoutError, EdgebenchError
@@ -84,6 +85,19 @@ class ScenarioRun:
             wall=wall,
             mono=mono,
             value=fault.label,
+        )
+
+    def journal_event(self, kind: str, value: str, node: str = "") -> None:
+        """Journal a case event of the harness's own (``events.csv``), stamped now."""
+        self.journal.add(
+            scenario=self.scenario,
+            case=self.case,
+            repeat=self.repeat,
+            node=node,
+            kind=kind,
+            wall=datetime.now(UTC),
+            mono=time.monotonic(),
+            value=value,
         )
 
     def expect(self, metrics: Iterable[str], nodes: Iterable[str]) -> None:

@@ -13,6 +13,7 @@ itself (the link reports each fault it applies), not by the suite.
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -51,10 +52,15 @@ def outage(
     hold_s: float,
     record_detect: bool = False,
 ) -> Iterator[Outage]:
-    """Cut every link of ``nodes`` in ``mode``; assert the fault had its effect (each node
-    not Ready within the detection bound, optionally recorded as ``detect_s``); run the body;
-    hold until ``hold_s`` after the cut; restore on exit (also on failure and Ctrl-C)."""
+    """Wait a random phase (:func:`cut_phase`); cut every link of ``nodes`` in ``mode``;
+    assert the fault had its effect (each node not Ready within the detection bound,
+    optionally recorded as ``detect_s``); run the body; hold until ``hold_s`` after the cut;
+    restore on exit, in the order of the cuts so that every node is cut as long (also on
+    failure and Ctrl-C)."""
     result = Outage()
+    delay = cut_phase(run)
+    run.journal_event("cut_phase", f"{delay:.3f}")
+    time.sleep(delay)
     with contextlib.ExitStack() as stack:
         for node in nodes:
             result.faults[node.name] = stack.enter_context(node.link.cut(mode=mode))
@@ -70,3 +76,20 @@ def outage(
                 run.record("detect_s", lost.mono - started, node=node.name)
         yield result
         time.sleep(max(0.0, hold_s - (time.monotonic() - cut_at)))
+        for fault in result.faults.values():  # first cut, first restored (the stack is LIFO)
+            fault.remove()
+
+
+def cut_phase(run: ScenarioRun) -> float:
+    """A random wait of up to one node-status period before a cut, drawn per case and
+    repeat (seeded by the run id, so a run can be replayed).
+
+    An agent's timers (node status every 10 s, Lease renewals) and TCP's retransmission
+    backoff of the first data the cut drops lock recovery to where the cut falls in those
+    periods; without a random phase, every repeat of a case cuts at the same point of them
+    (the harness's own timing sets it) and its repeats are not independent samples: two
+    providers whose set-up takes different times then differ by seconds for no reason of
+    theirs. The wait is journaled (``events.csv`` kind ``cut_phase``)."""
+    period = run.cluster.timings.node_status_update_period_s
+    seed = f"{run.journal.run_id}/{run.scenario}/{run.case}/{run.repeat}"
+    return random.Random(seed).uniform(0.0, period)
