@@ -32,6 +32,8 @@ class Outage:
 
     faults: dict[str, Fault] = field(default_factory=dict)
     detected: dict[str, Event] = field(default_factory=dict)
+    #: the hold asked for (the body may hold the cut longer: a subcloud's offline wait)
+    hold_s: float | None = None
 
     def fault(self, node: str) -> Fault:
         return self.faults[node]
@@ -54,7 +56,7 @@ def outage(
     """Cut every link of ``nodes`` in ``mode``; assert the fault had its effect (each node
     not Ready within the detection bound, optionally recorded as ``detect_s``); run the body;
     hold until ``hold_s`` after the cut; restore on exit (also on failure and Ctrl-C)."""
-    result = Outage()
+    result = Outage(hold_s=hold_s)
     with contextlib.ExitStack() as stack:
         for node in nodes:
             result.faults[node.name] = stack.enter_context(node.link.cut(mode=mode))
