@@ -8,13 +8,13 @@ can do is what every node can do (cases needing a cut are skipped at collection,
 from __future__ import annotations
 
 import json
-import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from echo import EchoServer, connect, round_trip
+from sshd_support import require_sshd
 
 from bench.cli import main
 from bench.distros.remote import check as check_module
@@ -22,8 +22,8 @@ from bench.distros.remote import drivers
 from bench.distros.remote.check import check_lab, failure
 from bench.distros.remote.drivers import RemoteSettings, VanillaRemote, _link_for
 from bench.distros.remote.lab import Lab, parse_lab
-from bench.distros.remote.sshd import Keys, Sshd, sshd_binary
-from bench.errors import EnvironmentUnavailableError, NotSupportedError
+from bench.distros.remote.sshd import Keys, Sshd
+from bench.errors import NotSupportedError
 from bench.faults import FaultKind, Toxiproxy, ToxiproxyLink
 from bench.model import ClusterSpec
 from bench.procs import free_port
@@ -34,12 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Keys, int]]:
-    try:
-        sshd_binary()
-    except EnvironmentUnavailableError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
+    require_sshd()
     folder = tmp_path_factory.mktemp("lab")
     keys = Keys(folder / "keys").make()
     server = Sshd(folder, keys, "127.0.0.1", free_port(), name="node").start()

@@ -18,13 +18,14 @@ from pathlib import Path
 
 import pytest
 from netns_support import EchoServer, assert_clean, require_netns
+from sshd_support import require_sshd
 
 from bench.distros.remote.drivers import RemoteSettings, VanillaRemote
 from bench.distros.remote.lab import parse_lab
 from bench.distros.remote.reboot import reboot_node
 from bench.distros.remote.sshd import Keys, sshd_binary
 from bench.distros.remote.testbed import LabNodeNs, lab_document, start_node_sshd, write_lab
-from bench.errors import ClusterTimeoutError, EnvironmentUnavailableError, NotSupportedError
+from bench.errors import ClusterTimeoutError, NotSupportedError
 from bench.faults.kernel import KernelLink
 from bench.faults.kernel.rules import teardown_script
 from bench.hosts import CommandResult
@@ -81,12 +82,7 @@ class Bed:
 @pytest.fixture
 def bed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bed]:
     require_netns()
-    try:
-        sshd_binary()
-    except EnvironmentUnavailableError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
+    require_sshd()
     monkeypatch.setenv("EDGEBENCH_HOME", str(tmp_path / "home"))
     cluster = f"wtr-{os.urandom(3).hex()}"
     with NodeNamespace.create(cluster, "edge-0") as ns:

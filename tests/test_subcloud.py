@@ -7,7 +7,6 @@ controller's audits would) and refuses calls without the keystone credentials, l
 from __future__ import annotations
 
 import json
-import os
 import sys
 import textwrap
 import time
@@ -17,13 +16,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from sshd_support import require_sshd
 
 from bench.distros.remote.check import check_lab, failure
 from bench.distros.remote.drivers import RemoteSettings, StarlingXRemote
 from bench.distros.remote.lab import Lab, SystemController, parse_lab
-from bench.distros.remote.sshd import Keys, Sshd, sshd_binary
+from bench.distros.remote.sshd import Keys, Sshd
 from bench.distros.remote.starlingx import SubcloudPoller
-from bench.errors import EnvironmentUnavailableError, UsageError
+from bench.errors import UsageError
 from bench.model import ClusterSpec
 from bench.procs import free_port
 from bench.results.records import EventJournal, Recorder, RunContext
@@ -104,12 +104,7 @@ class Controller:
 
 @pytest.fixture(scope="module")
 def controller(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Controller]:
-    try:
-        sshd_binary()
-    except EnvironmentUnavailableError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
+    require_sshd()
     folder = tmp_path_factory.mktemp("controller")
     keys = Keys(folder / "keys").make()
     bin_dir = folder / "bin"
