@@ -347,9 +347,8 @@ def test_up_removes_what_a_killed_run_left_on_a_toxiproxy_node(
     case of the next run cut, so ``up()`` restores every Toxiproxy node's link (its toxics
     only; the user's stay)."""
     folder, keys, port = sshd
-    lab = make_lab(
-        folder, node_yaml("edge-0", port, keys, toxiproxy_backend(clean_links, user_proxy))
-    )
+    node = node_yaml("edge-0", port, keys, toxiproxy_backend(clean_links, user_proxy))
+    lab = make_lab(folder, node, name="leftover.yaml")  # (a lab file is read once per path)
     _link_for(lab.nodes[0]).cut("blackhole").apply()  # the killed run's cut, never undone
     assert proxy_state(clean_links, user_proxy)[1] != ["user_slow"]
     # up() without a cluster: the lab check and the API server are not what is tested here
