@@ -19,6 +19,8 @@ from echo import EchoServer, connect, median_rtt, refuses, round_trip, transfer_
 
 from bench.errors import FaultError, NotSupportedError
 from bench.faults import TOXIC_TYPES, FaultKind, Toxiproxy, ToxiproxyLink
+from bench.faults.base import CutMode, Link
+from bench.faults.composite import CompositeLink
 
 pytestmark = pytest.mark.integration
 
@@ -503,3 +505,32 @@ def test_missing_server_fails_in_ci_and_skips_elsewhere(
     )
     assert outcome in result.stdout, result.stdout + result.stderr
     assert "edgebench tools install toxiproxy" in result.stdout
+
+
+class _Part(Link):
+    """A backend that only counts its ``reinstall`` calls and says whether it had faults."""
+
+    def __init__(self, name: str, had_faults: bool) -> None:
+        super().__init__(name)
+        self.had_faults = had_faults
+        self.reinstalled = 0
+
+    def capabilities(self) -> frozenset[FaultKind]:
+        return frozenset()
+
+    def restore(self) -> None:
+        pass
+
+    def reinstall(self) -> bool:
+        self.reinstalled += 1
+        return self.had_faults
+
+    def _set_down(self, mode: CutMode, down: bool) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("first", "second"), [(True, False), (False, True), (False, False)])
+def test_a_composite_link_reinstalls_every_part(first: bool, second: bool) -> None:
+    parts = [_Part("kernel", first), _Part("toxiproxy", second)]
+    assert CompositeLink("edge-0", parts).reinstall() is (first or second)
+    assert [p.reinstalled for p in parts] == [1, 1]  # each asked, even after a True

@@ -395,3 +395,22 @@ def test_listener_endpoints_group_a_links_listeners_by_host() -> None:
 
     found = listener_endpoints(["10.253.0.1:4002", "10.253.0.1:4001", "10.253.1.1:80"])
     assert found == [Endpoint("10.253.0.1", (4001, 4002)), Endpoint("10.253.1.1", (80,))]
+
+
+def test_reinstall_after_the_timers_deadline_leaves_the_faults_off_and_says_so(
+    ns: NodeNamespace, echo: EchoServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Back after the dead-man timer would have fired (a long reboot): not cut again for a
+    token second but left restored, as the timer would have left it, with ``fired`` set."""
+    link = ns.kernel_link([echo.port])
+    try:
+        with link.cut("blackhole"):
+            ns.run(["sh", "-c", teardown_script(link.cfg)])  # as bare as a new namespace
+            assert link._deadline is not None
+            link._deadline = time.monotonic() - 5  # the hold and margin are over
+            assert link.reinstall() is False
+            assert _reachable(ns, echo)
+            assert link.deadman.fired and not link.deadman.armed
+    finally:
+        link.restore()
+    assert "its dead-man timer would have fired" in caplog.text

@@ -4,18 +4,17 @@ the SSH path, no iptables on the node), each with its exact message."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sshd_support import require_sshd
 
 from bench.cli import main
 from bench.distros.remote.check import check_lab, check_node, failure
 from bench.distros.remote.lab import Lab, parse_lab
-from bench.distros.remote.sshd import Keys, Sshd, sshd_binary
-from bench.errors import EnvironmentUnavailableError
+from bench.distros.remote.sshd import Keys, Sshd
 from bench.procs import free_port
 
 #: what a node without iptables still has (symlinked into its PATH)
@@ -24,12 +23,7 @@ BASIC_TOOLS = ("sh", "id", "cat", "ip", "ss", "setsid", "sed", "true", "tc")
 
 @pytest.fixture(scope="module")
 def lab_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Keys, int, int]]:
-    try:
-        sshd_binary()
-    except EnvironmentUnavailableError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
+    require_sshd()
     folder = tmp_path_factory.mktemp("lab")
     keys = Keys(folder / "keys").make()
     fakebin = folder / "bin"

@@ -8,13 +8,13 @@ can do is what every node can do (cases needing a cut are skipped at collection,
 from __future__ import annotations
 
 import json
-import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from echo import EchoServer, connect, round_trip
+from sshd_support import require_sshd
 
 from bench.cli import main
 from bench.distros.remote import check as check_module
@@ -22,8 +22,8 @@ from bench.distros.remote import drivers
 from bench.distros.remote.check import check_lab, failure
 from bench.distros.remote.drivers import RemoteSettings, VanillaRemote, _link_for
 from bench.distros.remote.lab import Lab, parse_lab
-from bench.distros.remote.sshd import Keys, Sshd, sshd_binary
-from bench.errors import EnvironmentUnavailableError, NotSupportedError
+from bench.distros.remote.sshd import Keys, Sshd
+from bench.errors import NotSupportedError
 from bench.faults import FaultKind, Toxiproxy, ToxiproxyLink
 from bench.model import ClusterSpec
 from bench.procs import free_port
@@ -34,12 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Keys, int]]:
-    try:
-        sshd_binary()
-    except EnvironmentUnavailableError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
+    require_sshd()
     folder = tmp_path_factory.mktemp("lab")
     keys = Keys(folder / "keys").make()
     server = Sshd(folder, keys, "127.0.0.1", free_port(), name="node").start()
@@ -340,3 +335,49 @@ def test_cut_cases_are_skipped_at_collection_on_a_lab_that_cannot_cut(
             "*vanilla/remote lacks cut:reset: *",
         ]
     )
+
+
+def test_up_removes_what_a_killed_run_left_on_a_toxiproxy_node(
+    sshd: tuple[Path, Keys, int],
+    clean_links: Toxiproxy,
+    user_proxy: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No dead-man timer on a Toxiproxy: toxics of a run killed mid-cut would keep the first
+    case of the next run cut, so ``up()`` restores every Toxiproxy node's link (its toxics
+    only; the user's stay)."""
+    folder, keys, port = sshd
+    node = node_yaml("edge-0", port, keys, toxiproxy_backend(clean_links, user_proxy))
+    lab = make_lab(folder, node, name="leftover.yaml")  # (a lab file is read once per path)
+    _link_for(lab.nodes[0]).cut("blackhole").apply()  # the killed run's cut, never undone
+    assert proxy_state(clean_links, user_proxy)[1] != ["user_slow"]
+    # up() without a cluster: the lab check and the API server are not what is tested here
+    monkeypatch.setattr(drivers, "check_lab", lambda lab: [])
+    monkeypatch.setattr(VanillaRemote, "_server_version", lambda self: "v1.0.0")
+    monkeypatch.setattr(VanillaRemote, "_read_timings", lambda self: None)
+    cluster = VanillaRemote(
+        ClusterSpec(name="wtr-leftover", provider_settings=RemoteSettings(lab.path))
+    )
+    try:
+        cluster.up()
+        assert proxy_state(clean_links, user_proxy) == (True, ["user_slow"])
+    finally:
+        cluster.down()
+
+
+def test_restoring_a_toxiproxy_link_goes_on_past_a_proxy_that_fails(
+    clean_links: Toxiproxy, user_proxy: str, echo: EchoServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bench.faults.toxiproxy import SharedToxiproxyLink
+
+    api = clean_links._api
+    gone = f"{user_proxy[:40]}-gone"
+    api.call("POST", "/proxies", {"name": gone, "listen": "127.0.0.1:0", "upstream": echo.address})
+    try:
+        link = SharedToxiproxyLink.of(api, "edge-0", [gone, user_proxy])
+        link.cut("blackhole").apply()
+    finally:
+        api.call_status("DELETE", f"/proxies/{gone}")  # the first proxy fails from here on
+    link.restore()  # never raises
+    assert proxy_state(clean_links, user_proxy) == (True, ["user_slow"])
+    assert f"restoring toxiproxy proxy {gone} of link edge-0" in caplog.text

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 from netns_support import EchoServer, assert_clean, require_netns
+from sshd_support import require_sshd
 
 from bench.distros.remote.check import check_node, failure
 from bench.distros.remote.lab import Lab, parse_lab
 from bench.distros.remote.runner import HostRunner
-from bench.distros.remote.sshd import Keys, sshd_binary
+from bench.distros.remote.sshd import Keys
 from bench.distros.remote.testbed import LabNodeNs, lab_document, start_node_sshd, write_lab
-from bench.errors import EnvironmentUnavailableError
 from bench.faults.kernel import KernelLink
 from bench.netns import NodeNamespace
 
@@ -38,12 +38,7 @@ def testbed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[LabNodeNs, Lab, EchoServer]]:
     require_netns()
-    try:
-        sshd_binary()
-    except EnvironmentUnavailableError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
+    require_sshd()
     monkeypatch.setenv("EDGEBENCH_HOME", str(tmp_path / "home"))
     cluster = f"r{os.getpid()}-{os.urandom(3).hex()}"
     with NodeNamespace.create(cluster, "edge-0") as ns:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -161,15 +162,37 @@ def test_settled_needs_a_heartbeat_after_turning_ready(
     assert not run.settled("edge-0")
 
 
+READY_NOTE = (
+    "; the node turned Ready during the reboot (its agent reached the control plane before "
+    "the cut was back)"
+)
+
+
+@pytest.mark.parametrize(
+    ("before", "during", "noted"),
+    [
+        ([], ["Unknown", "True"], True),  # lost, then reached its control plane
+        (["Unknown"], ["True"], True),  # not Ready when the reboot began
+        (["True"], ["True+taint", "Unknown"], False),  # a taint change while still Ready
+        (["True"], ["Unknown", "False"], False),
+        ([], ["True"], False),  # nothing says it was ever not Ready
+    ],
+)
 def test_a_reboot_offline_notes_how_it_went_and_a_ready_seen_during_it(
-    observer: ClusterObserver, tmp_path: Path
+    observer: ClusterObserver, tmp_path: Path, before: list[str], during: list[str], noted: bool
 ) -> None:
     import time
 
     from bench.model import Capability
 
+    feed(observer, *(node(time.monotonic() - 10 + i, r) for i, r in enumerate(before)))
+
+    def event(ready: str) -> Event:
+        e = node(time.monotonic(), ready.removesuffix("+taint"))
+        return replace(e, taints=("example.com/maintenance:NoSchedule",)) if "+" in ready else e
+
     def reboot(name: str) -> str:
-        feed(observer, node(time.monotonic(), "True", name))  # reached its control plane
+        feed(observer, *(event(r) for r in during))
         return "rebooted: SSH down after 1.0s"
 
     rows: list[dict[str, object]] = []
@@ -193,8 +216,7 @@ def test_a_reboot_offline_notes_how_it_went_and_a_ready_seen_during_it(
     (row,) = rows
     assert (row["value"], row["note"]) == (
         1.0,
-        "rebooted: SSH down after 1.0s; the node turned Ready during the reboot (its agent "
-        "reached the control plane before the cut was back)",
+        "rebooted: SSH down after 1.0s" + (READY_NOTE if noted else ""),
     )
 
 

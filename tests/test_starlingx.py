@@ -97,11 +97,26 @@ def test_an_outage_never_seen_and_a_subcloud_that_stays_out_of_sync() -> None:
         None,
         "never offline during the outage; polled every 5s",
     )
+    # never offline: the first poll after the restore is not a time to come back
+    assert got["subcloud_online_s"] == (None, "never seen offline; polled every 5s")
+    assert got["subcloud_resync_s"] == (None, "never seen offline; polled every 5s")
+
+
+def test_a_subcloud_that_stays_out_of_sync() -> None:
+    samples = [Sample(0.0, ONLINE_SYNCED), Sample(30.0, OFFLINE), Sample(70.0, ONLINE_OUT)]
+    got = subcloud_metrics(samples, cut_at=1.0, restore_at=60.0)
     assert got["subcloud_online_s"] == (10.0, "polled every 5s")
     assert got["subcloud_resync_s"] == (
         None,
         "not in-sync: kubernetes=out-of-sync, platform=in-sync; polled every 5s",
     )
+
+
+def test_an_offline_seen_only_after_the_restore_counts_from_the_restore() -> None:
+    samples = [Sample(0.0, ONLINE_SYNCED), Sample(65.0, OFFLINE), Sample(70.0, ONLINE_SYNCED)]
+    got = subcloud_metrics(samples, cut_at=1.0, restore_at=60.0)
+    assert got["subcloud_offline_detect_s"][0] is None
+    assert got["subcloud_online_s"] == (10.0, "polled every 5s")
 
 
 def test_the_metrics_are_in_the_catalogue() -> None:

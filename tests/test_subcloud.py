@@ -7,7 +7,6 @@ controller's audits would) and refuses calls without the keystone credentials, l
 from __future__ import annotations
 
 import json
-import os
 import sys
 import textwrap
 import time
@@ -17,13 +16,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from sshd_support import require_sshd
 
 from bench.distros.remote.check import check_lab, failure
 from bench.distros.remote.drivers import RemoteSettings, StarlingXRemote
 from bench.distros.remote.lab import Lab, SystemController, parse_lab
-from bench.distros.remote.sshd import Keys, Sshd, sshd_binary
+from bench.distros.remote.sshd import Keys, Sshd
 from bench.distros.remote.starlingx import SubcloudPoller
-from bench.errors import EnvironmentUnavailableError, UsageError
+from bench.errors import UsageError
 from bench.model import ClusterSpec
 from bench.procs import free_port
 from bench.results.records import EventJournal, Recorder, RunContext
@@ -104,12 +104,7 @@ class Controller:
 
 @pytest.fixture(scope="module")
 def controller(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Controller]:
-    try:
-        sshd_binary()
-    except EnvironmentUnavailableError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
+    require_sshd()
     folder = tmp_path_factory.mktemp("controller")
     keys = Keys(folder / "keys").make()
     bin_dir = folder / "bin"
@@ -141,9 +136,9 @@ def scenario_run(tmp_path: Path, cluster: object, recorder: object) -> ScenarioR
     )
 
 
-def outage(cut: float, restore: float) -> Outage:
+def outage(cut: float, restore: float, hold_s: float | None = None) -> Outage:
     fault = SimpleNamespace(started_mono=cut, ended_mono=restore)
-    return Outage(faults={"controller-0": fault})  # type: ignore[dict-item]
+    return Outage(faults={"controller-0": fault}, hold_s=hold_s)  # type: ignore[dict-item]
 
 
 def test_an_outage_records_the_three_subcloud_metrics_from_the_controllers_view(
@@ -173,7 +168,7 @@ def test_an_outage_records_the_three_subcloud_metrics_from_the_controllers_view(
         watch.wait_offline(cut)  # held until the controller saw it offline
         assert time.monotonic() - start >= 1.5
         time.sleep(max(0.0, restore - time.monotonic()))
-        run.record_subcloud(watch, outage(cut, restore))
+        run.record_subcloud(watch, outage(cut, restore, hold_s=0.25))
     got = {r["metric_name"]: (r["value"], r["note"], r["node"]) for r in rows}
     assert set(got) == {"subcloud_offline_detect_s", "subcloud_online_s", "subcloud_resync_s"}
     # a sample is timed when its answer arrives: never before the change, within a poll after
@@ -185,10 +180,13 @@ def test_an_outage_records_the_three_subcloud_metrics_from_the_controllers_view(
         value, _, node = got[metric]
         assert isinstance(value, float) and true <= value <= true + poll_s + 0.5, (metric, value)
         assert node == "subcloud:subcloud1"
+    # the cut was held past the hold asked for, until the controller saw the outage
+    held = "outage 1.5s (hold 0.25s, held until the controller saw the subcloud offline)"
     assert got["subcloud_resync_s"][1] == (
-        "dc-cert=in-sync, identity=in-sync, kubernetes=in-sync, platform=in-sync; polled every 0.2s"
+        "dc-cert=in-sync, identity=in-sync, kubernetes=in-sync, platform=in-sync; "
+        f"polled every 0.2s; {held}"
     )
-    assert got["subcloud_online_s"][1] == "polled every 0.2s"
+    assert got["subcloud_online_s"][1] == f"polled every 0.2s; {held}"
     assert "show subcloud1 -f json" in controller.calls()
 
 
@@ -278,3 +276,13 @@ def test_lab_check_asks_the_system_controller_once(controller: Controller) -> No
         "subcloud show subcloud1 exited with status 1: The request you have made requires "
         "authentication. (HTTP 401)"
     )
+
+
+def test_the_outage_length_is_said_and_why_when_beyond_the_hold() -> None:
+    from bench.scenario.subcloud import outage_note
+
+    assert outage_note(30.4, 30.0) == "outage 30.4s"
+    assert outage_note(171.0, 30.0) == (
+        "outage 171.0s (hold 30s, held until the controller saw the subcloud offline)"
+    )
+    assert outage_note(12.0, None) == "outage 12.0s"

@@ -94,6 +94,11 @@ class CompositeLink(Link):
         if errors:
             raise errors[0]
 
+    def reinstall(self) -> bool:
+        """Every backend puts its faults back (each is asked, even after one that had none);
+        True when any had some."""
+        return any([link.reinstall() for link in self.links])
+
     def _set_down(self, mode: CutMode, down: bool) -> None:
         raise AssertionError("a composite link's cuts are done by its backends")
 

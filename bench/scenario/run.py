@@ -215,12 +215,7 @@ class ScenarioRun:
         note = ""
         if reboot:
             note = self.cluster.reboot(node)
-            readies = [
-                e
-                for e in self.observer.events.snapshot(since)
-                if e.kind == "node" and e.node == node and e.ready == "True"
-            ]
-            if readies:
+            if _turned_ready(self.observer.events.snapshot(), node, since):
                 note += (
                     f"{'; ' if note else ''}the node turned Ready during the reboot (its agent "
                     "reached the control plane before the cut was back)"
@@ -469,3 +464,17 @@ class ScenarioRun:
 
 #: what the ``scenario_run`` fixture gives a suite: ``make(scenario, case, repeat)``
 ScenarioFactory = Callable[[str, str, int], ScenarioRun]
+
+
+def _turned_ready(events: Iterable[Event], node: str, since: float) -> bool:
+    """Whether ``node`` went from not Ready to Ready at or after ``since``: a Ready=True
+    event after a non-True one (the last event before ``since`` counts as the state then).
+    A True event on a node that was Ready all along (a taint change early in a cut) is not."""
+    was: str | None = None
+    for event in events:
+        if event.kind != "node" or event.node != node or event.ready is None:
+            continue
+        if event.mono >= since and event.ready == "True" and was not in (None, "True"):
+            return True
+        was = event.ready
+    return False

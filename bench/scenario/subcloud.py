@@ -82,8 +82,10 @@ class SubcloudWatch:
         samples = self.poller.samples()
         errors = self.poller.errors
         values = subcloud_metrics(samples, outage.started_mono, restore_at, self.poller.poll_s)
+        held = outage_note(restore_at - outage.started_mono, outage.hold_s)
         for metric in METRICS:
             value, note = values[metric]
+            note += f"; {held}"
             if errors:
                 note += f"; {len(errors)} failed polls, last: {errors[-1][:150]}"
             record(metric, value, self.node, note)
@@ -91,3 +93,13 @@ class SubcloudWatch:
     def stop(self) -> None:
         if self.poller is not None:
             self.poller.stop()
+
+
+def outage_note(length_s: float, hold_s: float | None) -> str:
+    """How long every link was cut, and why when that is beyond the hold asked for: the
+    offline wait holds the cut up to :data:`OFFLINE_BOUND_S` after it, under the same case
+    name, so cases of different distros may differ in outage length."""
+    text = f"outage {length_s:.1f}s"
+    if hold_s is not None and length_s - hold_s >= 1.0:
+        text += f" (hold {hold_s:g}s, held until the controller saw the subcloud offline)"
+    return text

@@ -33,6 +33,8 @@ class Outage:
 
     faults: dict[str, Fault] = field(default_factory=dict)
     detected: dict[str, Event] = field(default_factory=dict)
+    #: the hold asked for (the body may hold the cut longer: a subcloud's offline wait)
+    hold_s: float | None = None
 
     def fault(self, node: str) -> Fault:
         return self.faults[node]
@@ -57,7 +59,7 @@ def outage(
     optionally recorded as ``detect_s``); run the body; hold until ``hold_s`` after the cut;
     restore on exit, in the order of the cuts so that every node is cut as long (also on
     failure and Ctrl-C)."""
-    result = Outage()
+    result = Outage(hold_s=hold_s)
     delay = cut_phase(run)
     run.journal_event("cut_phase", f"{delay:.3f}")
     time.sleep(delay)

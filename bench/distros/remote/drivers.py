@@ -267,7 +267,11 @@ class RemoteCluster(Distro):
         self._timings = self._read_timings()
         workload.use_image(self.lab.workload_image if self.lab.runtime == "real" else None)
         for node in self.lab.nodes:
-            self._links[node.name] = self._make_link(node)
+            self._links[node.name] = link = self._make_link(node)
+            if node.fault_backend == "toxiproxy":
+                # no dead-man timer on a Toxiproxy: what a killed run left (edgebench_*
+                # toxics) would keep the first case cut; restore removes it and only it
+                link.restore()
 
     def _make_link(self, node: LabNode) -> Link:
         link = _link_for(node, self.host(node.name))

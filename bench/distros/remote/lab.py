@@ -240,6 +240,13 @@ class LabNode:
     #: a command that succeeds once the agent runs (default ``systemctl is-active --quiet
     #: <agent>``): what a reboot waits for
     agent_active_command: str = ""
+    #: prints the node's boot id, which a reboot changes (default ``cat
+    #: /proc/sys/kernel/random/boot_id``): how a reboot is told from an SSH hiccup
+    boot_id_command: str = ""
+
+    @property
+    def boot_id(self) -> str:
+        return self.boot_id_command or "cat /proc/sys/kernel/random/boot_id"
 
     @property
     def restart(self) -> str:
@@ -402,7 +409,8 @@ def _toxiproxy(doc: _Doc, f: _Fields, backend: str) -> tuple[str | None, tuple[s
 def _node(doc: _Doc, key: str, value: Any, base: Path, distro: str, agent: str) -> LabNode:
     allowed = (*_SSH_KEYS, "name", "endpoints", "fault_backend", "toxiproxy_api",
                "toxiproxy_proxy", "agent", "restart_command", "dev", "chain",
-               "pods_url", "reboot_command", "agent_active_command")  # fmt: skip
+               "pods_url", "reboot_command", "agent_active_command",
+               "boot_id_command")  # fmt: skip
     f = _Fields(doc, key, value, allowed)
     name = f.need("name", str)
     ssh = _ssh(doc, f, base)
@@ -430,6 +438,7 @@ def _node(doc: _Doc, key: str, value: Any, base: Path, distro: str, agent: str) 
         pods_url=f.get("pods_url", str),
         reboot_command=f.get("reboot_command", str, "") or "",
         agent_active_command=f.get("agent_active_command", str, "") or "",
+        boot_id_command=f.get("boot_id_command", str, "") or "",
         chain=f.check("chain", lambda: _chain(f.get("chain", str, "EDGEBENCH") or "EDGEBENCH")),
     )
 

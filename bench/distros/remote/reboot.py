@@ -5,28 +5,31 @@
 
 The sequence, one deadline (``reboot_timeout_s`` from the command) for all of it:
 
-1. the node's boot id (``/proc/sys/kernel/random/boot_id``) is read;
+1. the node's boot id (``/proc/sys/kernel/random/boot_id``, or the lab's ``boot_id_command``)
+   is read;
 2. the reboot command (``systemctl reboot || reboot``, or the lab's ``reboot_command``) is
    started detached on the node, one second later, so the SSH session that starts it ends
    cleanly before the machine goes down;
-3. SSH is polled until it stops answering (the node went down), then until it answers again;
+3. SSH is polled, each attempt bounded by a short connect timeout, until it stops answering
+   (the node went down), then until it reads a boot id that is not the one of step 1 (the
+   node is back: an SSH hiccup before the reboot does not change the boot id). When step 1
+   read nothing, any boot id read after the node went down counts, which the note says;
 4. at once, the link's faults are installed again: iptables rules, qdiscs and the dead-man
    timer do not survive a reboot, so a kernel cut is re-installed and its timer re-armed for
    the time it had left (a Toxiproxy cut lives on the proxy and needs nothing);
 5. the agent is waited for (``systemctl is-active --quiet <agent>``, or the lab's
-   ``agent_active_command``);
-6. the boot id is read again: unchanged means the command did not reboot the kernel (a
-   stand-in), which the note says.
+   ``agent_active_command``).
 
-Between the node's boot and step 4 the agent may reach its control plane (it starts at boot,
-possibly before sshd answers); the scenario notes a Ready seen in that window.
+A command that does not restart the kernel never changes the boot id: the case fails naming
+step 3. Between the node's boot and step 4 the agent may reach its control plane (it starts
+at boot, possibly before sshd answers); the scenario notes a Ready seen in that window.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from bench.distros.remote.lab import LabNode
@@ -36,7 +39,9 @@ from bench.faults.base import Link
 if TYPE_CHECKING:
     from bench.hosts import Host
 
-BOOT_ID = "/proc/sys/kernel/random/boot_id"
+#: seconds an SSH poll may take to connect while the node goes down and boots: a poll against
+#: a machine that is off waits this long, so it bounds the resolution of down_s and back_s
+POLL_CONNECT_S = 2
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,11 @@ class RebootTimes:
     back_s: float
     recut_s: float | None
     active_s: float
-    boot_id_changed: bool
+    #: the boot id was read before the command (else "back" is any boot id read after "down")
+    boot_id_known: bool
+    #: how often SSH was polled and how long one poll could wait to connect
+    poll_s: float = 0.5
+    connect_s: float = POLL_CONNECT_S
 
     def note(self) -> str:
         parts = [f"SSH down after {self.down_s:.1f}s", f"back after {self.back_s:.1f}s"]
@@ -55,8 +64,15 @@ class RebootTimes:
             parts.append(f"cut again at {self.recut_s:.1f}s")
         parts.append(f"agent active at {self.active_s:.1f}s")
         text = "rebooted: " + ", ".join(parts)
-        if not self.boot_id_changed:
-            text += "; boot id unchanged: the reboot command did not restart the kernel"
+        text += (
+            f"; SSH polled every {self.poll_s:g}s with a {self.connect_s:g}s connect timeout "
+            f"(down and back within {self.poll_s + self.connect_s:g}s)"
+        )
+        if not self.boot_id_known:
+            text += (
+                "; the boot id could not be read before the command: back is the first boot "
+                "id read after SSH went down, not a boot id seen to change"
+            )
         return text
 
 
@@ -67,11 +83,13 @@ def _answers(host: Host) -> bool:
         return False
 
 
-def _boot_id(host: Host) -> str:
+def _boot_id(host: Host, node: LabNode) -> str:
+    """The node's boot id, or "" when it cannot be read (SSH down, the command failed)."""
     try:
-        return host.read(BOOT_ID).strip()
+        result = host.run(node.boot_id)
     except HostError:
         return ""
+    return result.stdout.strip() if result.succeeded else ""
 
 
 def reboot_node(
@@ -81,12 +99,15 @@ def reboot_node(
     timeout_s: float,
     poll_s: float = 0.5,
     clock: Callable[[], float] = time.monotonic,
+    poll_host: Host | None = None,
 ) -> RebootTimes:
     """Reboot ``node`` through ``host`` and wait until it is back with its faults and its
     agent (see the module docstring); :class:`ClusterTimeoutError` naming the step that did
-    not happen within ``timeout_s``."""
+    not happen within ``timeout_s``. ``poll_host`` (default: ``node``'s SSH target with a
+    :data:`POLL_CONNECT_S` connect timeout) is what polls while the node is down."""
     __tracebackhide__ = True
-    before = _boot_id(host)
+    poll = poll_host or replace(node.ssh, connect_timeout_s=POLL_CONNECT_S).host()
+    before = _boot_id(host, node)
     host.check("setsid sh -c %s </dev/null >/dev/null 2>&1 &", f"sleep 1; {node.reboot}")
     start = clock()
 
@@ -100,12 +121,19 @@ def reboot_node(
             time.sleep(poll_s)
         return clock() - start
 
-    down = wait(lambda: not _answers(host), "SSH kept answering: the node did not go down")
-    back = wait(lambda: _answers(host), "SSH did not answer again after the node went down")
+    def rebooted() -> bool:
+        now = _boot_id(poll, node)
+        return now != "" and now != before
+
+    down = wait(lambda: not _answers(poll), "SSH kept answering: the node did not go down")
+    back = wait(
+        rebooted,
+        f"no new boot id after SSH went down (`{node.boot_id}`): the node did not come back, "
+        "or the command did not restart its kernel",
+    )
     recut = clock() - start if link is not None and link.reinstall() else None
     active = wait(
         lambda: host.run(node.agent_active).succeeded,
         f"the agent was not active again (`{node.agent_active}`)",
     )
-    after = _boot_id(host)
-    return RebootTimes(down, back, recut, active, bool(before) and before != after)
+    return RebootTimes(down, back, recut, active, bool(before), poll_s, POLL_CONNECT_S)

@@ -138,11 +138,17 @@ def subcloud_metrics(
         out["subcloud_offline_detect_s"] = (offline.at - cut_at, res)
     else:
         out["subcloud_offline_detect_s"] = (None, f"never offline during the outage; {res}")
-    online = _first(samples, restore_at, lambda s: s.availability == "online")
+    if offline is None:  # nothing to come back from: the first poll after the restore
+        never = (None, f"never seen offline; {res}")  # would only measure the poll delay
+        out["subcloud_online_s"] = never
+        out["subcloud_resync_s"] = never
+        return out
+    back_from = max(restore_at, offline.at)  # an audit may see the outage only after it
+    online = _first(samples, back_from, lambda s: s.availability == "online")
     out["subcloud_online_s"] = (
         (online.at - restore_at, res) if online else (None, f"not online again; {res}")
     )
-    synced = _first(samples, restore_at, lambda s: s.availability == "online" and s.in_sync)
+    synced = _first(samples, back_from, lambda s: s.availability == "online" and s.in_sync)
     if synced is not None:
         out["subcloud_resync_s"] = (
             synced.at - restore_at,

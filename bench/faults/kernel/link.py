@@ -316,11 +316,28 @@ class KernelLink(Link):
         restarted container (a new, empty namespace). The old timer is claimed if it is still
         there (its rules went with the old namespace: not a firing) and a new one is armed for
         the time the first arming had left; connections the agent opened meanwhile are killed
-        under a ``reset`` cut, as when it went in. False (nothing done) without faults."""
+        under a ``reset`` cut, as when it went in. False (nothing done) without faults, and
+        when the old timer's deadline has passed: it would have fired, so the faults stay off
+        (``deadman.fired``, a warning) rather than being cut again for a token second."""
         with self._lock:
             self._installed = LinkState()
             if self.state().empty:
                 return False
+            if self.deadman.armed and self._deadline is not None:
+                late = time.monotonic() - self._deadline
+                if late >= 0:
+                    self.deadman.fired = True
+                    self.deadman.armed = False
+                    self._deadline = None
+                    log.warning(
+                        "link %s: its dead-man timer would have fired %.1fs ago (hold_s=%s, "
+                        "margin_s=%s): its faults are not installed again",
+                        self.name,
+                        late,
+                        self.hold_s,
+                        self.margin_s,
+                    )
+                    return False
             self._sync(kill=self._cut == "reset", fresh=True)
             return True
 
