@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -240,3 +241,74 @@ def test_the_cut_phase_is_random_within_one_status_period_and_replayable() -> No
     assert cut_phase(run(3)) == phases[3]  # the same run id replays the same phases
     assert cut_phase(run(3, "r2")) != phases[3]
     assert min(phases) < 2.5 and max(phases) > 7.5  # spread over the period, not one point
+
+
+class _OrderedFault:
+    """A fault that says when it was removed (the outage template's restore order)."""
+
+    def __init__(self, name: str, removed: list[str]) -> None:
+        self.name, self.removed = name, removed
+        self.started_mono: float | None = time.monotonic()
+        self.ended_mono: float | None = None
+
+    def __enter__(self) -> _OrderedFault:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+    def remove(self) -> None:
+        if self.ended_mono is None:
+            self.ended_mono = time.monotonic()
+            self.removed.append(self.name)
+
+
+def _outage_run(waited: list[str]) -> Any:
+    def wait_node(node: str, **_: Any) -> Any:
+        waited.append(node)
+        return SimpleNamespace(mono=time.monotonic())
+
+    timings = SimpleNamespace(node_status_update_period_s=0.01)
+    return SimpleNamespace(
+        cluster=SimpleNamespace(timings=timings),
+        journal=SimpleNamespace(run_id="r"),
+        scenario="control_plane_outage",
+        case="all-nodes/blackhole",
+        repeat=0,
+        journal_event=lambda *a, **k: None,
+        wait_node=wait_node,
+        detect_timeout=1.0,
+    )
+
+
+@pytest.mark.parametrize("expect_not_ready", [True, False])
+def test_an_outage_restores_in_cut_order_and_waits_for_not_ready_only_when_told(
+    expect_not_ready: bool,
+) -> None:
+    from bench.scenario.template import outage
+
+    removed: list[str] = []
+    waited: list[str] = []
+    nodes = [
+        SimpleNamespace(
+            name=n, link=SimpleNamespace(cut=lambda mode, n=n: _OrderedFault(n, removed))
+        )
+        for n in ("edge-0", "edge-1", "edge-2")
+    ]
+    with outage(_outage_run(waited), nodes, "blackhole", 0.0, expect_not_ready=expect_not_ready):  # type: ignore[arg-type]
+        pass
+    assert removed == ["edge-0", "edge-1", "edge-2"]  # first cut, first restored
+    assert waited == (["edge-0", "edge-1", "edge-2"] if expect_not_ready else [])
+
+
+def test_a_subcloud_never_seen_offline_fails_the_cut_it_keeps_its_own_kubernetes() -> None:
+    from bench.scenario.subcloud import SubcloudWatch
+
+    poller = SimpleNamespace(subcloud="subcloud1", wait_for=lambda *a: False)
+    watch = SubcloudWatch(poller, offline_bound_s=0.1)  # type: ignore[arg-type]
+    assert watch.own_kubernetes
+    with pytest.raises(AssertionError, match="did not see subcloud:subcloud1 offline"):
+        watch.wait_offline(time.monotonic())
+    seen = SubcloudWatch(SimpleNamespace(subcloud="subcloud1", wait_for=lambda *a: True))  # type: ignore[arg-type]
+    seen.wait_offline(time.monotonic())
+    assert not SubcloudWatch(None, why="no system controller").own_kubernetes

@@ -255,9 +255,10 @@ class ScenarioRun:
         mode: CutMode,
         hold_s: float,
         record_detect: bool = False,
+        expect_not_ready: bool = True,
     ) -> contextlib.AbstractContextManager[template.Outage]:
         """Cut, assert the effect, hold, restore: see :func:`bench.scenario.template.outage`."""
-        return template.outage(self, nodes, mode, hold_s, record_detect)
+        return template.outage(self, nodes, mode, hold_s, record_detect, expect_not_ready)
 
     def journal_ready(self, nodes: Iterable[str], since_mono: float) -> None:
         wanted = set(nodes)

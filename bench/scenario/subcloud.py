@@ -50,17 +50,33 @@ class SubcloudWatch:
         return self.poller is not None or bool(self.why)
 
     @property
+    def own_kubernetes(self) -> bool:
+        """Whether the cut nodes keep their Kubernetes control plane through the cut: a
+        subcloud's nodes (the lab's kubeconfig is the subcloud's own cluster, see
+        docs/labs.md) lose their system controller, not their API server, so the effect of
+        the cut is the controller seeing the subcloud offline, not the nodes turning not
+        Ready."""
+        return self.poller is not None
+
+    @property
     def node(self) -> str:
         """The rows' node column: the subcloud's name."""
         return f"subcloud:{self.poller.subcloud}" if self.poller else "subcloud"
 
     def wait_offline(self, cut_at: float) -> None:
         """Hold the outage until the controller sees the subcloud offline, at most
-        ``offline_bound_s`` after the cut (its audits need time to notice)."""
+        ``offline_bound_s`` after the cut (its audits need time to notice); for a subcloud
+        that keeps its own Kubernetes this is the cut's effect, asserted."""
+        __tracebackhide__ = True
         if self.poller is None:
             return
         left = self.offline_bound_s - (time.monotonic() - cut_at)
-        self.poller.wait_for(lambda s: s.availability == "offline", cut_at, max(0.0, left))
+        seen = self.poller.wait_for(lambda s: s.availability == "offline", cut_at, max(0.0, left))
+        if not seen and self.own_kubernetes:
+            raise AssertionError(
+                f"the system controller did not see {self.node} offline within "
+                f"{self.offline_bound_s:g} s of the cut (dcmanager subcloud show)"
+            )
 
     def record(self, outage: Outage, record: Record) -> None:
         """Wait (bounded) for the subcloud online and in-sync after the last restore, stop
