@@ -97,9 +97,9 @@ def test_a_good_lab_file_is_typed_with_defaults() -> None:
         (
             GOOD.replace("    agent: k3s", "    agnet: k3s"),
             "/labs/lab.yaml:17: nodes[1].agnet: unknown key; valid keys here: agent, "
-            "agent_active_command, chain, connect_timeout_s, dev, endpoints, fault_backend, host, "
-            "identity_file, jump_host, known_hosts, name, pods_url, reboot_command, "
-            "restart_command, ssh_config, sudo, toxiproxy_api, toxiproxy_proxy",
+            "agent_active_command, boot_id_command, chain, connect_timeout_s, dev, endpoints, "
+            "fault_backend, host, identity_file, jump_host, known_hosts, name, pods_url, "
+            "reboot_command, restart_command, ssh_config, sudo, toxiproxy_api, toxiproxy_proxy",
         ),
         (
             GOOD.replace("  - name: pi-2\n", "  - name: pi-1\n"),
