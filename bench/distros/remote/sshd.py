@@ -110,7 +110,8 @@ def config_text(
         "MaxStartups 64:30:128",
         "LogLevel ERROR",
     ]
-    lines += [f"SetEnv {k}={v}" for k, v in (env or {}).items()]
+    if env:  # one line: sshd takes the first SetEnv line only
+        lines.append("SetEnv " + " ".join(f'"{k}={v}"' for k, v in env.items()))
     return "\n".join(lines) + "\n"
 
 
@@ -146,9 +147,13 @@ class Sshd:
         binary = sshd_binary()
         os.makedirs("/run/sshd", exist_ok=True)  # privilege separation directory
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.config.write_text(
-            config_text(self.keys, self.address, self.port, self.pid_file, self.env)
-        )
+        # sessions get an empty home of their own: the login shell then reads none of this
+        # machine's start-up files (root's ~/.bashrc may run anything, e.g. pyenv's rehash,
+        # whose lock, left by a killed session, made every later command wait)
+        home = self.folder / "home"
+        home.mkdir(exist_ok=True)
+        env = {"HOME": str(home), **self.env}
+        self.config.write_text(config_text(self.keys, self.address, self.port, self.pid_file, env))
         argv = [*self.prefix, binary, "-D", "-e", "-f", str(self.config)]
         self.proc = Supervised(self.name, argv, self.log, detached=self.detached).start()
         self.keys.trust(self.address, self.port)
