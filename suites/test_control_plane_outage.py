@@ -59,15 +59,8 @@ def test_control_plane_outage(
                     for metric in ("first_ready_s", "stable_recover_s", "relapses"):
                         if (metric, name) in run.expected:
                             run.record(metric, None, node=name, note=why)
-            else:  # every node against its own link's restore (the links restored in turn)
-                recoveries = []
-                for node in nodes:
-                    fault = outage.fault(node.name)
-                    assert fault.started_mono is not None and fault.ended_mono is not None
-                    rec = run.node_recovery(node.name, fault.started_mono, fault.ended_mono)
-                    run.record_recovery(rec)
-                    recoveries.append(rec)
-                site = timeline.site_recovery(recoveries)
+            else:  # every node against its own link's restore
+                site = timeline.site_recovery(run.outage_recoveries(outage))
                 note = site.note
                 run.record("stable_recover_s", site.stable_recover_s, node="site", note=note)
                 run.record("relapses", site.relapses, node="site", note="summed over the nodes")

@@ -85,13 +85,7 @@ def test_mass_reconnect(
             requests_before = _requests(run)
             before_mono = run.resources.mark()
 
-        recoveries = []
-        for node in nodes:
-            fault = outage.fault(node.name)
-            assert fault.started_mono is not None and fault.ended_mono is not None
-            rec = run.node_recovery(node.name, fault.started_mono, fault.ended_mono)
-            run.record_recovery(rec)
-            recoveries.append(rec)
+        recoveries = run.outage_recoveries(outage)
         requests_after = _requests(run)
         end_mono = run.resources.mark()
 

@@ -381,6 +381,17 @@ class ScenarioRun:
         self.resources.on_recovered(node, rec.stable)
         return rec
 
+    def outage_recoveries(self, outage: template.Outage) -> list[Recovery]:
+        """Each cut node's recovery against its own link's restore (the links are restored in
+        turn), recorded; in the order of the cuts."""
+        recoveries = []
+        for node, fault in outage.faults.items():
+            assert fault.started_mono is not None and fault.ended_mono is not None
+            rec = self.node_recovery(node, fault.started_mono, fault.ended_mono)
+            self.record_recovery(rec)
+            recoveries.append(rec)
+        return recoveries
+
     def record_recovery(self, rec: Recovery, first_ready: bool = True) -> None:
         """Record ``first_ready_s``, ``stable_recover_s``, ``relapses`` and ``notready_span_s``
         of one node's recovery (notes say why a value is empty)."""
